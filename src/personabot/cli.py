@@ -1,15 +1,178 @@
-"""The `personabot` command."""
+"""The `personabot` command: one sub-command per job, each reading the settings once."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from personabot.personas import (
+    PersonaError,
+    PersonaSet,
+    build_context,
+    builtin_dir,
+    load_folders,
+    read_journal_entries,
+    render_prompt,
+    render_title,
+)
+from personabot.settings import load_settings
+
+# --- personas ---------------------------------------------------------------------------------
+
+SAMPLE_REPO = "octo-org/example"
+
+
+def _persona_folders(extra: Sequence[Path]) -> list[tuple[str, Path]]:
+    """Built-in, then PERSONABOT_PERSONAS_DIR, then each --dir: lowest precedence first."""
+    folders = [("builtin", builtin_dir())]
+    operator = load_settings().personas_dir
+    if operator is not None:
+        folders.append((str(operator), operator))
+    folders.extend((str(path), path) for path in extra)
+    return folders
+
+
+def _load(args: argparse.Namespace) -> PersonaSet:
+    return load_folders(_persona_folders(args.dir))
+
+
+def _sample_context(persona, repo: str, trigger: str, journal: str) -> dict:  # type: ignore[no-untyped-def]
+    issue = None
+    if trigger in ("label", "comment"):
+        issue = {
+            "number": 1,
+            "title": "Sample issue",
+            "body": "What the maintainer asked for.",
+            "url": f"https://github.com/{repo}/issues/1",
+            "labels": [f"persona:{persona.id}"],
+        }
+    push = None
+    if trigger == "push":
+        push = {
+            "ref": "refs/heads/main",
+            "before": "0" * 40,
+            "after": "1" * 40,
+            "commits": [{"id": "1" * 40, "message": "Sample commit", "added": [], "modified": ["README.md"], "removed": []}],
+        }
+    open_prs = [
+        {
+            "number": 2,
+            "title": "Sample open pull request",
+            "url": f"https://github.com/{repo}/pull/2",
+            "headRefName": "personabot/sample",
+            "baseRefName": "main",
+            "isDraft": False,
+            "author": {"login": "personabot[bot]"},
+        }
+    ]
+    return build_context(
+        persona,
+        repo_full=repo,
+        trigger=trigger,
+        event={"label": "issues", "comment": "issue_comment", "push": "push"}.get(trigger, ""),
+        issue=issue,
+        push=push,
+        open_prs=open_prs,
+        journal_entries=journal,
+        run_id="sample",
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def cmd_personas_list(args: argparse.Namespace) -> int:
+    personas = _load(args)
+    rows = [("ID", "EMOJI", "MODE", "DEDUPE", "PLAN APPROVAL", "ENABLED", "SOURCE")]
+    for persona in personas.personas.values():
+        rows.append(
+            (
+                persona.id,
+                persona.emoji,
+                persona.automation_mode,
+                _yes(persona.dedupe),
+                _yes(persona.require_plan_approval),
+                _yes(persona.enabled),
+                persona.source,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for error in personas.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if personas.errors else 0
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def cmd_personas_check(args: argparse.Namespace) -> int:
+    personas = _load(args)
+    problems = [str(error) for error in personas.errors]
+    for persona in personas.personas.values():
+        for trigger in ("label", "push"):
+            try:
+                context = _sample_context(persona, SAMPLE_REPO, trigger, "")
+                render_title(persona, personas, context)
+                render_prompt(persona, personas, context)
+            except PersonaError as exc:
+                problems.append(f"{exc} (rendering for a {trigger} trigger)")
+                break
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok: {len(personas.personas)} personas load and render")
+    return 0
+
+
+def cmd_personas_render(args: argparse.Namespace) -> int:
+    personas = _load(args)
+    try:
+        persona = personas.get(args.id)
+        journal = read_journal_entries(args.workspace, persona.id) if args.workspace else ""
+        context = _sample_context(persona, args.repo, args.trigger, journal)
+        if args.title:
+            print(render_title(persona, personas, context))
+        else:
+            sys.stdout.write(render_prompt(persona, personas, context))
+    except PersonaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_personas_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = subparsers.add_parser("personas", help="list, check and render personas")
+    commands = group.add_subparsers(dest="personas_command", required=True)
+    dirs = argparse.ArgumentParser(add_help=False)
+    dirs.add_argument(
+        "--dir", action="append", type=Path, default=[], metavar="DIR",
+        help="an extra personas folder (repeatable; later folders win)",
+    )
+    commands.add_parser("list", parents=[dirs], help="one line per persona").set_defaults(handler=cmd_personas_list)
+    commands.add_parser("check", parents=[dirs], help="validate and test-render all").set_defaults(
+        handler=cmd_personas_check
+    )
+    render = commands.add_parser("render", parents=[dirs], help="print a rendered prompt or title")
+    render.add_argument("id")
+    render.add_argument("--repo", default=SAMPLE_REPO, metavar="OWNER/NAME")
+    render.add_argument("--workspace", type=Path, help="a checkout whose journal entries to include")
+    render.add_argument("--trigger", default="manual", choices=("push", "label", "install", "comment", "schedule", "manual"))
+    render.add_argument("--title", action="store_true", help="print the PR title instead of the prompt")
+    render.set_defaults(handler=cmd_personas_render)
+
+
+# --- entry point ------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="personabot", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="personabot", description="Run coding-agent personas on GitHub repositories.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_personas_commands(subparsers)
     return parser
 
 
