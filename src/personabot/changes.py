@@ -118,11 +118,8 @@ class ChangeSet:
         if not self.files:
             return "no changes"
         count = len(self.files)
-        parts = [
-            f"{len(group)} {label}"
-            for group, label in ((self.added, "added"), (self.modified, "modified"), (self.deleted, "deleted"))
-            if group
-        ]
+        groups = (("added", self.added), ("modified", self.modified), ("deleted", self.deleted))
+        parts = [f"{len(group)} {label}" for label, group in groups if group]
         lines = [f"{count} file{'s' if count != 1 else ''} changed: {', '.join(parts)}"]
         for change in self.files:
             letter = {"added": "A", "modified": "M", "deleted": "D"}[change.status]
@@ -255,7 +252,10 @@ def check(changes: ChangeSet, *, allow_workflows: bool, limits: Limits) -> Verdi
             )
     if len(changes.files) > limits.max_files:
         refusals.append(
-            Refusal(ALL_FILES, f"{len(changes.files):,} files changed, over the limit of {limits.max_files:,} (limits.max_files)")
+            Refusal(
+                ALL_FILES,
+                f"{len(changes.files):,} files changed, over the limit of {limits.max_files:,} (limits.max_files)",
+            )
         )
     if changes.total_bytes > limits.max_total_bytes:
         refusals.append(

@@ -315,7 +315,9 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     if data is None:
         return RepoConfig(exists=True)
     if not isinstance(data, dict):
-        raise RepoConfigError(f"expected a mapping of settings at the top level, got {_describe(data)}", line=1)
+        raise RepoConfigError(
+            f"expected a mapping of settings at the top level, got {_describe(data)}", line=1
+        )
     if "exists" in data:
         # `exists` is our bookkeeping, not a setting; report it as the unknown key it is to users.
         known = ", ".join(_user_keys(RepoConfig))

@@ -338,14 +338,14 @@ def _precheck(event: str, payload: Mapping[str, Any]) -> Ignored | None:
     if event == "issues":
         if action not in ("labeled", "opened"):
             return Ignored(f"{name} is not a trigger")
-        if not isinstance(payload.get("issue"), Mapping):
+        if not isinstance(_get(payload, "issue", "number"), int):
             return Ignored(f"{name} carries no issue")
         return None
     if event == "issue_comment":
         if action != "created":
             return Ignored(f"{name} is not a trigger")
         body = _get(payload, "comment", "body")
-        if not isinstance(body, str) or not isinstance(payload.get("issue"), Mapping):
+        if not isinstance(body, str) or not isinstance(_get(payload, "issue", "number"), int):
             return Ignored(f"{name} carries no comment text or issue")
         if MARKER_PREFIX in body:
             return Ignored("the comment carries personabot's marker (the app's own comment)")
@@ -383,9 +383,8 @@ def repositories(event: str, payload: Mapping[str, Any]) -> list[RepoRef] | Igno
 
 def _issue_info(issue: Mapping[str, Any]) -> IssueInfo:
     labels = issue.get("labels")
-    label_names = tuple(
-        label["name"] for label in (labels if isinstance(labels, list) else []) if isinstance(_get(label, "name"), str)
-    )
+    names = (_get(label, "name") for label in (labels if isinstance(labels, list) else []))
+    label_names = tuple(name for name in names if isinstance(name, str))
     return IssueInfo(
         number=int(issue["number"]),
         title=sanitize_text(issue.get("title")),
@@ -457,9 +456,11 @@ class _Planner:
             on = ", ".join(settings.on) or "nothing"
             self.reasons.append(f"persona '{persona_id}' does not run on {trigger} (its `on` is: {on})")
             return False
-        if trigger in _AUTOMATIC and persona.automation_mode != "AUTO_CREATE_PR":
+        # Tolerate an Enum-typed mode as well as the plain string of the front matter.
+        mode = str(getattr(persona.automation_mode, "value", persona.automation_mode))
+        if trigger in _AUTOMATIC and mode != "AUTO_CREATE_PR":
             self.reasons.append(
-                f"persona '{persona_id}' has automation_mode {persona.automation_mode}: "
+                f"persona '{persona_id}' has automation_mode {mode}: "
                 "it runs only when asked by label or comment"
             )
             return False
@@ -614,7 +615,11 @@ def _push_filter(
 
 def _personas_on(config: RepoConfig, trigger: str) -> list[str]:
     # Only the config can opt a persona into automatic triggers (the default `on` has neither).
-    return [pid for pid, settings in config.personas.items() if settings is not False and trigger in settings.on]
+    return [
+        persona_id
+        for persona_id, settings in config.personas.items()
+        if settings is not False and trigger in settings.on
+    ]
 
 
 def _plan_install(
