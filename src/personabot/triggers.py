@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Literal, Protocol, get_args
 
 from personabot.repoconfig import CONFIG_PATH, RepoConfig
+from personabot.sanitize import sanitize_text
 
 TriggerKind = Literal["push", "label", "install", "comment", "schedule", "manual"]
 
@@ -180,31 +181,6 @@ class Ignored:
     """Nothing runs; `reason` is stored with the delivery and shown to the operator."""
 
     reason: str
-
-
-# --- text that reaches a prompt -------------------------------------------------------------------
-
-# Zero-width and bidirectional controls: invisible in GitHub's UI, so they can hide instructions
-# from the human who reads the issue while the agent still reads them.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-
-
-def sanitize_text(text: str | None) -> str:
-    """Strip what a reader on GitHub cannot see: HTML comments and invisible control characters.
-
-    Invisible characters go first (a zero-width space inside `<!-\u200b-` would otherwise hide a
-    comment from the pattern), and comments are removed until none is left, because removing one
-    can join the pieces of another (`<!-<!-- -->- x -->`).
-    """
-    if not text:
-        return ""
-    cleaned = _INVISIBLE.sub("", text)
-    while True:
-        stripped = _HTML_COMMENT.sub("", cleaned)
-        if stripped == cleaned:
-            return stripped
-        cleaned = stripped
 
 
 # --- globs --------------------------------------------------------------------------------------
