@@ -413,3 +413,23 @@ def test_setup_mode_is_refused_in_production() -> None:
     setup.check_setup_allowed(make_settings(PERSONABOT_ENV="development"))
     assert setup.needs_setup(make_settings())
     assert not setup.needs_setup(make_settings(APP_ID=1, PRIVATE_KEY=FAKE_PEM))
+
+
+@respx.mock(assert_all_mocked=True)
+def test_unwritable_env_keeps_the_credentials_in_memory(tmp_path: Path, respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(url__regex=r".*/conversions").mock(
+        return_value=httpx.Response(201, json=conversion_response())
+    )
+    env_path = tmp_path / "missing-dir" / ".env"  # the folder does not exist: the write fails
+    recorder = Recorder()
+    client = setup_client(make_settings(), env_path, recorder)
+    state = state_from(client.get("/").text)
+
+    response = client.get("/setup/callback", params={"code": "abc", "state": state})
+
+    assert response.status_code == 500
+    assert f"could not write {env_path}" in response.text
+    assert "installations/new" in response.text
+    assert FAKE_PEM.splitlines()[1] not in response.text
+    (new,) = recorder.calls  # the code is spent: the server runs with what GitHub returned
+    assert new.app_id == 4242

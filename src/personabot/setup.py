@@ -420,7 +420,9 @@ def render_message_page(title: str, message: str, *, error: bool = False) -> str
                  "<p><a href=\"/\">Back to setup</a></p>")
 
 
-def render_done_page(credentials: AppCredentials, settings: Settings, *, switched: bool) -> str:
+def render_done_page(
+    credentials: AppCredentials, settings: Settings, *, switched: bool, save_error: str | None = None
+) -> str:
     e = html.escape
     install = installation_url(credentials.html_url)
     mode = (
@@ -429,6 +431,16 @@ def render_done_page(credentials: AppCredentials, settings: Settings, *, switche
         if switched
         else "Restart the server to switch to normal mode."
     )
+    if save_error is None:
+        saved = "Its credentials are saved in <code>.env</code> (readable by you only)."
+    else:
+        # The key is not shown: whoever reads this page later should not find it. GitHub lets the
+        # owner generate a new key and webhook secret on the app's settings page.
+        saved = (
+            f"<p class=\"error\">The credentials could not be saved: {e(save_error)}. The server uses "
+            "them until it stops; before that, set <code>APP_ID</code> yourself and generate a new "
+            "private key and webhook secret in the app's settings on GitHub.</p>"
+        )
     warning = (
         ""
         if credentials.webhook_secret
@@ -436,8 +448,7 @@ def render_done_page(credentials: AppCredentials, settings: Settings, *, switche
         "and in the app's settings on GitHub, or webhooks will be refused.</p>"
     )
     body = f"""<h1>{e(credentials.name or "The app")} is registered</h1>
-<p>App id <code>{credentials.app_id}</code>. Its credentials are saved in <code>.env</code>
-(readable by you only). {mode}</p>
+<p>App id <code>{credentials.app_id}</code>. {saved} {mode}</p>
 {warning}
 <p><a id="install" href="{e(install)}">Install the app on your repositories</a></p>"""
     return _page("App registered", body)
@@ -566,15 +577,23 @@ def setup_routes(
                 ), 400)
             try:
                 credentials = AppCredentials.from_conversion(await exchange_code(settings, code))
-                write_env(env_path, credentials.env_values())
-            except (SetupError, OSError) as exc:
+            except SetupError as exc:
                 log.error("GitHub App setup failed: %s", exc)
                 return respond(render_message_page("Setup failed", str(exc), error=True), 502)
+            # From here the app exists on GitHub and the code is spent: whatever happens to the
+            # file, the server keeps the credentials in memory and the page says what to do.
             done["app"] = credentials
-            log.info(
-                "GitHub App %s (id %s) registered; credentials written to %s",
-                credentials.slug or credentials.name, credentials.app_id, env_path,
-            )
+            save_error: str | None = None
+            try:
+                write_env(env_path, credentials.env_values())
+            except (SetupError, OSError) as exc:
+                save_error = f"could not write {env_path}: {exc}"
+                log.error("GitHub App %s registered but %s", credentials.app_id, save_error)
+            else:
+                log.info(
+                    "GitHub App %s (id %s) registered; credentials written to %s",
+                    credentials.slug or credentials.name, credentials.app_id, env_path,
+                )
         new_settings = configured_settings(settings, credentials)
         switched = True
         try:
@@ -582,7 +601,8 @@ def setup_routes(
         except Exception:  # the credentials are saved; a restart finishes the job
             log.exception("switching to normal mode failed; restart the server")
             switched = False
-        return respond(render_done_page(credentials, new_settings, switched=switched))
+        page = render_done_page(credentials, new_settings, switched=switched, save_error=save_error)
+        return respond(page, 500 if save_error else 200)
 
     return [
         Route("/", index, methods=["GET"], name="setup"),
