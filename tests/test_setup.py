@@ -433,3 +433,24 @@ def test_unwritable_env_keeps_the_credentials_in_memory(tmp_path: Path, respx_mo
     assert FAKE_PEM.splitlines()[1] not in response.text
     (new,) = recorder.calls  # the code is spent: the server runs with what GitHub returned
     assert new.app_id == 4242
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"id": 1, "html_url": "https://github.com/apps/x"}, "lacks pem"),
+        ({"id": "x", "pem": FAKE_PEM, "html_url": "https://github.com/apps/x"}, "bad id: 'x'"),
+    ],
+)
+@respx.mock(assert_all_mocked=True)
+def test_incomplete_conversion_is_a_clear_failure(
+    tmp_path: Path, respx_mock: respx.MockRouter, body: dict, expected: str
+) -> None:
+    respx_mock.post(url__regex=r".*/conversions").mock(return_value=httpx.Response(201, json=body))
+    recorder = Recorder()
+    client = setup_client(make_settings(), tmp_path / ".env", recorder)
+    state = state_from(client.get("/").text)
+    response = client.get("/setup/callback", params={"code": "abc", "state": state})
+    assert response.status_code == 502
+    assert expected in response.text.replace("&#x27;", "'")
+    assert not recorder.calls and not (tmp_path / ".env").exists()

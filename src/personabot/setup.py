@@ -110,7 +110,9 @@ def read_app_yml() -> str:
     return app_yml_path().read_text(encoding="utf-8")
 
 
-def build_manifest(app_yml_text: str, settings: Settings, *, source: str = APP_YML) -> dict[str, Any]:
+def build_manifest(
+    app_yml_text: str, settings: Settings, *, source: str = APP_YML
+) -> dict[str, Any]:
     """The manifest GitHub receives: app.yml plus the URLs only the running server knows.
 
     `hook_attributes.url` and `redirect_url` always come from the server's public URL: a value left in
@@ -242,8 +244,12 @@ class AppCredentials:
         missing = [k for k in ("id", "pem", "html_url") if not data.get(k)]
         if missing:
             raise SetupError(f"GitHub's conversion response lacks {', '.join(missing)}")
+        try:
+            app_id = int(data["id"])
+        except (TypeError, ValueError):
+            raise SetupError(f"GitHub's conversion response has a bad id: {data['id']!r}") from None
         return cls(
-            app_id=int(data["id"]),
+            app_id=app_id,
             slug=str(data.get("slug") or ""),
             name=str(data.get("name") or data.get("slug") or ""),
             html_url=str(data["html_url"]),
@@ -458,7 +464,9 @@ def render_done_page(
 # I/O: the conversion and the routes
 
 
-async def exchange_code(settings: Settings, code: str, *, client: httpx.AsyncClient | None = None) -> dict[str, Any]:
+async def exchange_code(
+    settings: Settings, code: str, *, client: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
     """Trade the one-time manifest code for the app's credentials (no authentication needed)."""
     url = f"{settings.github_api_url.rstrip('/')}/app-manifests/{code}/conversions"
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -467,7 +475,8 @@ async def exchange_code(settings: Settings, code: str, *, client: httpx.AsyncCli
     try:
         response = await client.post(url, headers=headers)
     except httpx.HTTPError as exc:
-        raise SetupError(f"could not reach GitHub at {url}: {exc.__class__.__name__}: {exc}") from exc
+        reason = f"{exc.__class__.__name__}: {exc}"
+        raise SetupError(f"could not reach GitHub at {url}: {reason}") from exc
     finally:
         if owns_client:
             await client.aclose()
@@ -528,7 +537,8 @@ def setup_routes(
     )
 
     def respond(content: str, status: int = 200) -> HTMLResponse:
-        return HTMLResponse(content, status_code=status, headers={**_HEADERS, "Content-Security-Policy": csp})
+        headers = {**_HEADERS, "Content-Security-Policy": csp}
+        return HTMLResponse(content, status_code=status, headers=headers)
 
     def already_registered() -> bool:
         return bool(done) or settings.has_app_credentials or env_has_credentials(env_path)
@@ -598,7 +608,7 @@ def setup_routes(
         switched = True
         try:
             on_configured(new_settings)
-        except Exception:  # the credentials are saved; a restart finishes the job
+        except Exception:  # the credentials are known; a restart finishes the job
             log.exception("switching to normal mode failed; restart the server")
             switched = False
         page = render_done_page(credentials, new_settings, switched=switched, save_error=save_error)
