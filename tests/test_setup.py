@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import subprocess
@@ -173,7 +174,16 @@ def test_app_yml_ships_inside_the_wheel(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("personabot-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = archive.read("personabot/app.yml").decode()
+        archive.extractall(tmp_path / "site")
     assert shipped == (ROOT / "app.yml").read_text()
+
+    # An installed copy reads its own app.yml, not a repository's.
+    found = subprocess.run(
+        [sys.executable, "-c", "from personabot import setup; print(setup.app_yml_path())"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+        cwd=tmp_path, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.strip()
+    assert found == str(tmp_path / "site" / "personabot" / "app.yml")
 
 
 # -- state tokens ---------------------------------------------------------------------------------
