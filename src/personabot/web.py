@@ -157,17 +157,20 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
-    """The ASGI app. Raises WebhookSecretMissing when `settings.webhook_secret` is not set."""
-    secret_value = (
-        settings.webhook_secret.get_secret_value() if settings.webhook_secret is not None else ""
-    )
-    if not secret_value:
+def webhook_secret(settings: Settings) -> bytes:
+    """The secret as bytes, or WebhookSecretMissing: checked before anything else is started."""
+    value = settings.webhook_secret.get_secret_value() if settings.webhook_secret is not None else ""
+    if not value:
         raise WebhookSecretMissing(
             "settings.webhook_secret missing: set WEBHOOK_SECRET to the GitHub App's webhook "
             "secret; without it personabot refuses to accept webhooks"
         )
-    secret = secret_value.encode("utf-8")
+    return value.encode("utf-8")
+
+
+def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
+    """The ASGI app. Raises WebhookSecretMissing when `settings.webhook_secret` is not set."""
+    secret = webhook_secret(settings)
 
     def accept(delivery_id: str, event: str, body: bytes) -> JSONResponse:
         # Runs in a worker thread: parsing a large payload and the database write both block, and
