@@ -247,12 +247,13 @@ def test_a_body_of_exactly_the_cap_is_read(app: Starlette, recorder: SQLiteRecor
     assert response.json() == {"error": "body is not a JSON object"}
 
 
-def test_content_length_that_is_not_a_number_is_400(app: Starlette) -> None:
+@pytest.mark.parametrize("declared", ["12abc", "\u00b2", "-1"])
+def test_content_length_that_is_not_a_number_is_400(app: Starlette, declared: str) -> None:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             request = client.build_request("POST", HOOK, content=b"{}", headers=github_headers(b"{}"))
-            request.headers["Content-Length"] = "12abc"
+            request.headers["Content-Length"] = declared
             return await client.send(request)
 
     response = asyncio.run(go())
