@@ -1,0 +1,63 @@
+"""The two ASGI apps `bench/intake.py` serves with uvicorn (`--factory --app-dir bench`).
+
+Settings come from the environment the benchmark gives the server process: WEBHOOK_SECRET,
+DATABASE_URL (sqlite:///<temp file>) and BENCH_RECORDER ("store" or "sqlite").
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from personabot.settings import load_settings
+from personabot.web import DeliveryRecorder, create_app, verify_signature, webhook_secret
+
+
+def _recorder(kind: str, database_url: str) -> DeliveryRecorder:
+    if kind == "store":
+        from personabot.store import Store
+
+        store = Store(database_url)
+        store.upgrade()
+        return store
+    # Until the real store is merged: the SQLite recorder the web tests use.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from sqlite_recorder import SQLiteRecorder
+
+    return SQLiteRecorder(database_url.removeprefix("sqlite:///"))
+
+
+def personabot_app() -> Starlette:
+    """The real intake: personabot.web.create_app with a SQLite-backed recorder."""
+    import os
+
+    settings = load_settings()
+    return create_app(settings, _recorder(os.environ["BENCH_RECORDER"], settings.database_url))
+
+
+def baseline_app() -> Starlette:
+    """The floor to compare with: read the body, verify the signature, answer 202, store nothing."""
+    settings = load_settings()
+    secret = webhook_secret(settings)
+
+    async def webhook(request: Request) -> Response:
+        body = await request.body()
+        if not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        delivery = request.headers.get("x-github-delivery", "")
+        return JSONResponse({"delivery": delivery, "duplicate": False}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route(settings.webhook_path, webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
