@@ -145,6 +145,16 @@ def test_token_rejected_twice_fails_permanently(h: Harness) -> None:
     assert "ghs_" not in message
 
 
+def test_rejected_app_jwt_fails_permanently_after_one_retry(h: Harness) -> None:
+    with respx.mock() as router:
+        tokens = router.post(f"{API}/app/installations/42/access_tokens").mock(
+            return_value=httpx.Response(401, json={"message": "'Expiration time' claim is too far"})
+        )
+        with pytest.raises(PermanentError, match="rejected the App's credentials.*APP_ID"):
+            h.inst().get_repository(REPO)
+    assert tokens.call_count == 2
+
+
 def test_missing_credentials_are_a_clear_error() -> None:
     with pytest.raises(PermanentError, match="APP_ID and PRIVATE_KEY"):
         GitHubApp(Settings(APP_ID=None, PRIVATE_KEY=None, PRIVATE_KEY_PATH=None))
@@ -227,7 +237,7 @@ def test_secondary_rate_limit_by_message_only(h: Harness) -> None:
             ]
         )
         assert h.inst().create_comment(REPO, 5, "x") == 1
-    assert h.sleeps == [1.0]
+    assert h.sleeps == [60.0]  # GitHub: wait at least a minute when no retry-after is given
 
 
 def test_long_retry_after_is_handed_to_the_worker(h: Harness) -> None:
@@ -344,6 +354,47 @@ def test_list_files_refuses_too_many_files(h: Harness) -> None:
         )
         with pytest.raises(PermanentError, match="5 .md files"):
             h.inst().list_files(REPO, "p", "main", max_files=4)
+
+
+def test_list_files_walks_the_directory_when_the_tree_is_truncated(h: Harness) -> None:
+    def listing(path: str, items: list[tuple[str, str]]) -> httpx.Response:
+        return httpx.Response(200, json=[
+            {"path": f"{path}/{name}", "type": kind, "sha": f"sha-{name}"} for name, kind in items
+        ])
+
+    with respx.mock() as router:
+        h.token_route(router)
+        router.get(f"{API}/repos/{REPO}/git/trees/main").mock(
+            return_value=httpx.Response(200, json={"tree": [], "truncated": True})
+        )
+        router.get(f"{API}/repos/{REPO}/contents/personas").mock(
+            return_value=listing("personas", [("a.md", "file"), ("x.png", "file"), ("partials", "dir")])
+        )
+        router.get(f"{API}/repos/{REPO}/contents/personas/partials").mock(
+            return_value=listing("personas/partials", [("p.md", "file")])
+        )
+        router.get(url__regex=rf"{API}/repos/{REPO}/git/blobs/(?P<sha>[\w.-]+)").mock(
+            side_effect=lambda request, sha: httpx.Response(
+                200, json={"encoding": "base64", "content": b64(sha)}
+            )
+        )
+        files = h.inst().list_files(REPO, "personas", "main")
+    assert files == {"a.md": "sha-a.md", "partials/p.md": "sha-p.md"}
+
+
+def test_large_file_text_comes_from_its_blob(h: Harness) -> None:
+    with respx.mock() as router:
+        h.token_route(router)
+        router.get(f"{API}/repos/{REPO}/contents/big.md").mock(
+            return_value=httpx.Response(
+                200, json={"type": "file", "encoding": "none", "content": "", "size": 2_000_000,
+                           "sha": "bigsha"}
+            )
+        )
+        router.get(f"{API}/repos/{REPO}/git/blobs/bigsha").mock(
+            return_value=httpx.Response(200, json={"encoding": "base64", "content": b64("big " * 10)})
+        )
+        assert h.inst().get_file_text(REPO, "big.md", "main") == "big " * 10
 
 
 def test_branch_sha_with_slashes_and_missing_branch(h: Harness) -> None:

@@ -50,6 +50,7 @@ FileMode = Literal["100644", "100755", "120000"]
 TIMEOUT = httpx.Timeout(30, connect=10)
 MAX_RETRIES = 3  # retries after the first attempt, for 5xx / network / secondary rate limits
 MAX_SLEEP = 60.0  # seconds: a longer retry-after is handed to the worker instead of slept here
+SECONDARY_LIMIT_WAIT = 60.0
 DEFAULT_TARBALL_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_PERSONA_FILES = 100
 MAX_PAGES = 10
@@ -300,7 +301,8 @@ class _Client:
             if isinstance(inner, httpx.TransportError):
                 raise _Retry(f"network error: {type(inner).__name__}", None) from None
             raise PermanentError(
-                f"could not authenticate as the GitHub App ({type(inner).__name__}): "
+                f"GitHub {_current_operation.get()}: could not authenticate as the GitHub App "
+                f"({type(inner).__name__}): "
                 "check APP_ID and PRIVATE_KEY"
             ) from None
 
@@ -384,7 +386,12 @@ def raise_for_status(operation: str, what: str, response: httpx.Response) -> Non
     if status >= 500:
         raise _Retry(f"{status} {detail}".strip(), _retry_after(response))
     if _is_secondary_limit(response):
-        raise _Retry(f"secondary rate limit ({status} {detail})", _retry_after(response))
+        # Without retry-after, GitHub asks for at least a minute before the next try.
+        delay = _retry_after(response)
+        raise _Retry(
+            f"secondary rate limit ({status} {detail})",
+            SECONDARY_LIMIT_WAIT if delay is None else delay,
+        )
     reset_at = _primary_reset(response)
     if reset_at is not None:
         raise RateLimited(
