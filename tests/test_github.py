@@ -691,3 +691,10 @@ def test_compare_url_uses_the_repository_html_url(pem: str) -> None:
         inst.compare_url(REPO, "main", "personabot/scout")
     assert url == f"https://ghe.example/{REPO}/compare/main...personabot/builder"
     assert repo.call_count == 1
+
+
+def test_unusable_private_key_is_a_clear_error() -> None:
+    app = GitHubApp(Settings(APP_ID=1, PRIVATE_KEY="not a key"), cache_strategy=MemCacheStrategy())
+    with respx.mock():
+        with pytest.raises(PermanentError, match="get_repository: could not authenticate.*PRIVATE_KEY"):
+            app.installation(3).get_repository(REPO)
