@@ -67,9 +67,16 @@ class Comment:
 class FakeGitHub:
     """State plus a request handler. `api` is the REST base (GitHub Enterprise uses /api/v3)."""
 
-    def __init__(self, owner: str = "octo-org", repo: str = "widgets", api: str = API, slug: str = "personabot") -> None:
+    def __init__(
+        self,
+        owner: str = "Codertocat",
+        repo: str = "Hello-World",
+        api: str = API,
+        slug: str = "personabot",
+        default_branch: str = "master",
+    ) -> None:
         self.owner, self.repo, self.api, self.slug = owner, repo, api.rstrip("/"), slug
-        self.default_branch = "main"
+        self.default_branch = default_branch
         self.app_id = 1234
         self.blobs: dict[str, bytes] = {}
         self.trees: dict[str, dict[str, File]] = {}
@@ -87,7 +94,7 @@ class FakeGitHub:
         self._numbers = itertools.count(1)
         self._ids = itertools.count(9000)
         self._lock = threading.Lock()
-        self.set_branch("main", {"README.md": ("100644", b"# widgets\n")}, message="initial")
+        self.set_branch(default_branch, {"README.md": ("100644", b"# Hello-World\n")}, message="initial")
 
     # --- state helpers for tests -----------------------------------------------------------
 
@@ -116,7 +123,7 @@ class FakeGitHub:
     def text(self, ref: str, path: str) -> str:
         return self.files(ref)[path][1].decode()
 
-    def add_pull(self, head: str, base: str = "main", *, state: str = "open", merged: bool = False,
+    def add_pull(self, head: str, base: str = "master", *, state: str = "open", merged: bool = False,
                  title: str = "t", body: str = "b", user: str = "personabot[bot]") -> PullRequest:
         pull = PullRequest(next(self._numbers), title, body, head, base, False, state, merged, user)
         self.pulls[pull.number] = pull

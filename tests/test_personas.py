@@ -343,3 +343,21 @@ def test_fixture_journal_entries_render() -> None:
     text = journal_entries_text(entries)
     first, second = sorted(entries)
     assert text.index(first) < text.index(second)
+
+
+def test_run_instructions_are_appended_unless_the_body_places_them() -> None:
+    personas = builtins()
+    builder = personas.get("builder")
+    issue = {"number": 9, "title": "Constrain runs", "body": "Add CHECKs.", "url": "https://github.com/o/r/issues/9", "labels": []}
+    prompt = render_prompt(builder, personas, build_context(builder, repo_full="o/r", trigger="label", issue=issue))
+    assert prompt.rstrip().endswith("it becomes the pull\nrequest's description.")
+    assert "You were asked to work on issue #9 of `o/r`: **Constrain runs**" in prompt and "Add CHECKs." in prompt
+    push = {"ref": "refs/heads/main", "before": "0" * 40, "after": "a" * 40,
+            "commits": [{"id": "b" * 40, "message": "Fix the thing\n\nlong text", "added": [], "modified": [], "removed": []}]}
+    prompt = render_prompt(builder, personas, build_context(builder, repo_full="o/r", trigger="push", push=push))
+    assert "A push to `refs/heads/main` started this run" in prompt and "- `bbbbbbb` Fix the thing\n" in prompt
+    placed = load_personas([("builtin", read_folder(builtin_dir())),
+                            ("repo", {"demo.md": persona_text("id: demo\n", "{{ run_instructions }}\nEND\n")})])
+    demo = placed.get("demo")
+    text = render_prompt(demo, placed, build_context(demo, repo_full="o/r"))
+    assert text.endswith("END\n") and text.count("## This run") == 1

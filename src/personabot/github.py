@@ -99,6 +99,13 @@ class PullRequest:
     head_sha: str
     base_ref: str
     author: str | None
+    head_label: str = ""  # "owner:branch"; tells our branch from a fork's branch of the same name
+
+
+@dataclass(frozen=True)
+class BranchHead:
+    sha: str
+    tree: str
 
 
 @dataclass(frozen=True)
@@ -440,6 +447,7 @@ def _pull(data: Mapping[str, Any]) -> PullRequest:
         head_sha=str(head.get("sha") or ""),
         base_ref=str(base.get("ref") or ""),
         author=user.get("login"),
+        head_label=str(head.get("label") or ""),
     )
 
 
@@ -587,6 +595,28 @@ class Installation:
         if response.status_code == 404:
             return None
         return str(response.json()["object"]["sha"])
+
+    def get_branch_head(self, repo: str, branch: str) -> BranchHead | None:
+        """The branch's head commit and that commit's tree in one request (None: no such branch).
+
+        A new commit needs both: the commit as its parent and the tree as `base_tree`.
+        """
+        response = self._api.send(
+            "get_branch_head", "GET", f"{_repo_path(repo)}/branches/{_q(branch)}",
+            expect=(404,), what=f" ({repo}: {branch})",
+        )
+        if response.status_code == 404:
+            return None
+        commit = response.json()["commit"]
+        return BranchHead(sha=str(commit["sha"]), tree=str(commit["commit"]["tree"]["sha"]))
+
+    def delete_ref(self, repo: str, branch: str) -> None:
+        """Delete a branch whose work is already merged, so the next PR can start from the base."""
+        # 404/422: already gone, which is as good as deleted.
+        self._api.send(
+            "delete_ref", "DELETE", f"{_repo_path(repo)}/git/refs/heads/{_q(branch)}",
+            expect=(404, 422), what=f" ({repo}: {branch})",
+        )
 
     def ref_exists(self, repo: str, branch: str) -> bool:
         return self.get_branch_sha(repo, branch) is not None

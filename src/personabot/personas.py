@@ -575,8 +575,19 @@ def render_title(persona: Persona, personas: PersonaSet, context: Mapping[str, A
     return _title(persona, _with_partials(personas, context))
 
 
+RUN_INSTRUCTIONS = "run_instructions"
+
+
 def render_prompt(persona: Persona, personas: PersonaSet, context: Mapping[str, Any]) -> str:
-    """The agent's prompt: the body rendered with the context, partials, blocks and the title."""
+    """The agent's prompt: the body rendered with the context, partials, blocks and the title.
+
+    The `run_instructions` partial (what triggered this run, how to hand work back) is appended
+    unless the body places it itself: persona files written for other tools do not mention the
+    issue they are asked to work on, and the agent must still see it.
+    """
     full = _with_partials(personas, context)
     full["title"] = _title(persona, full)
-    return _render(persona.body, full)
+    prompt = _render(persona.body, full)
+    if RUN_INSTRUCTIONS in full and RUN_INSTRUCTIONS not in persona.body.text:
+        prompt = f"{prompt.rstrip()}\n\n{full[RUN_INSTRUCTIONS]}\n"
+    return prompt

@@ -1,11 +1,40 @@
-"""One run, start to finish: the only module that knows the whole sequence."""
+"""One run, start to finish: the only module that knows the whole sequence.
+
+    token -> config and personas -> branch and PR state -> workspace at the right commit
+    -> prompt -> agent -> changes and guardrails -> one commit -> ref (never forced) -> PR
+    -> status on the issue
+
+Every decision about a branch is made before the agent runs, so a run that will be skipped costs
+no agent time, and nothing reaches GitHub until the changes passed the guardrails: a refused or
+failed run leaves no half-written branch.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
+from personabot.agents import Agent, AgentResult
+from personabot.changes import ChangeSet, FileChange, check
+from personabot.errors import PermanentError, TransientError
+from personabot.github import BranchHead, GitHubAPIError, GitHubApp, Installation, PullRequest, TreeEntry
+from personabot.personas import Persona, PersonaError, Source, build_context, read_journal_entries, render_prompt, render_title
+from personabot.planner import RepositorySetup, load_repository
+from personabot.repoconfig import CONFIG_PATH, RepoConfig
+from personabot.triggers import RunSpec
+from personabot.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
 OutcomeStatus = Literal["succeeded", "skipped", "failed", "awaiting_approval"]
+BRANCH_PREFIX = "personabot/"
+WRITE_PERMISSIONS = ("admin", "maintain", "write")
+LOG_TAIL_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -17,3 +46,397 @@ class RunOutcome:
     branch: str | None = None
     pr_number: int | None = None
     pr_url: str | None = None
+
+
+class ClaimedRunLike:
+    """What the runner needs of a claimed run (the store's `ClaimedRun`)."""
+
+    id: int
+    spec: RunSpec
+    attempts: int
+
+
+# --- pure helpers: names and texts the user sees --------------------------------------------------
+
+
+def branch_name(persona: Persona, spec: RunSpec, run_id: int) -> str:
+    """`personabot/<persona>[/issue-<n>][/<run id>]`: one branch per persona and key."""
+    name = f"{BRANCH_PREFIX}{persona.id}"
+    if spec.issue_number is not None:
+        name += f"/issue-{spec.issue_number}"
+    if not persona.dedupe:
+        name += f"/{run_id}"
+    return name
+
+
+def pr_marker(persona_id: str, key: str, run_id: int) -> str:
+    return f"<!-- personabot:persona={persona_id} key={key} run={run_id} -->"
+
+
+def status_marker(persona_id: str, run_id: int) -> str:
+    return f"<!-- personabot:status persona={persona_id} run={run_id} -->"
+
+
+def pr_body(summary: str, spec: RunSpec, notes: Sequence[str], marker: str) -> str:
+    parts = [summary.strip()]
+    parts.extend(f"> {note}" for note in notes)
+    if spec.issue_number is not None:
+        parts.append(f"Closes #{spec.issue_number}")
+    parts.append(marker)
+    return "\n\n".join(part for part in parts if part)
+
+
+def _without_marker(body: str) -> str:
+    return "\n".join(line for line in body.splitlines() if not line.startswith("<!-- personabot:")).strip()
+
+
+def default_summary(persona: Persona, changes: ChangeSet) -> str:
+    return f"Changes made by the {persona.emoji + ' ' if persona.emoji else ''}{persona.id} persona.\n\n```\n{changes.stat()}\n```"
+
+
+def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def commit_message(title: str, summary: str, run_id: int) -> str:
+    body = summary.strip()
+    if len(body) > 4000:
+        body = body[:4000].rstrip() + "\n…"
+    return f"{title}\n\n{body}\n\npersonabot run {run_id}".replace("\n\n\n", "\n\n")
+
+
+def tree_entries(changes: ChangeSet, upload_blob: Callable[[bytes], str]) -> list[TreeEntry]:
+    """Text inline in the tree request; binary content as blobs first; deletions as `sha: null`."""
+    entries: list[TreeEntry] = []
+    for change in changes.files:
+        entries.append(_tree_entry(change, upload_blob))
+    return entries
+
+
+def _tree_entry(change: FileChange, upload_blob: Callable[[bytes], str]) -> TreeEntry:
+    if change.status == "deleted" or change.content is None:
+        return TreeEntry(path=change.path, mode=change.mode or "100644", sha=None)
+    mode = change.mode or "100644"
+    if change.is_binary:
+        return TreeEntry(path=change.path, mode=mode, sha=upload_blob(change.content))
+    return TreeEntry(path=change.path, mode=mode, content=change.content.decode("utf-8"))
+
+
+def open_prs_for_prompt(pulls: Sequence[PullRequest]) -> list[dict[str, object]]:
+    """Open PRs with the gh CLI's field names, which persona files in the wild already use."""
+    return [
+        {
+            "number": pr.number,
+            "title": pr.title,
+            "url": pr.html_url,
+            "headRefName": pr.head_ref,
+            "baseRefName": pr.base_ref,
+            "isDraft": pr.draft,
+            "author": {"login": pr.author or ""},
+        }
+        for pr in pulls
+    ]
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Runner:
+    """Executes claimed runs; the worker calls it (`runner(claimed) -> RunOutcome`)."""
+
+    app: GitHubApp
+    agent: Agent
+    base_sources: Callable[[], Sequence[Source]]
+    agent_timeout: float = 1800
+    workspace_parent: Path | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def __call__(self, claimed: ClaimedRunLike) -> RunOutcome:
+        spec = claimed.spec
+        with self.app.installation(spec.installation_id) as installation:
+            run = _Run(self, installation, spec, claimed.id, claimed.attempts)
+            return run.execute()
+
+
+class _Skip(Exception):
+    """Ends a run early as skipped, with the reason the user reads."""
+
+
+class _Fail(Exception):
+    """Ends a run as failed with a message (and optionally the agent's log tail)."""
+
+    def __init__(self, message: str, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+
+
+class _Run:
+    def __init__(self, runner: Runner, gh: Installation, spec: RunSpec, run_id: int, attempts: int) -> None:
+        self.runner = runner
+        self.gh = gh
+        self.spec = spec
+        self.repo = spec.repository
+        self.run_id = run_id
+        self.attempts = attempts
+        self.status_comment: int | None = None
+        self.persona_label = f"**{spec.persona}**"
+
+    # -- orchestration -------------------------------------------------------------------------
+
+    def execute(self) -> RunOutcome:
+        try:
+            outcome = self._execute()
+        except _Skip as skip:
+            outcome = RunOutcome("skipped", str(skip))
+        except _Fail as failure:
+            outcome = RunOutcome("failed", str(failure))
+            self._report(outcome, failure.log)
+            return outcome
+        except (PermanentError, PersonaError) as exc:
+            outcome = RunOutcome("failed", str(exc))
+        except TransientError:
+            raise  # the worker retries; the status comment keeps saying "working"
+        self._report(outcome)
+        return outcome
+
+    def _execute(self) -> RunOutcome:
+        if self.spec.trigger == "comment":
+            self._check_commenter()
+        if self.spec.issue_number is not None:
+            self._start_feedback()
+        default_branch = self.spec.default_branch or self.gh.get_repository(self.repo).default_branch
+        setup = load_repository(self.gh, self.repo, default_branch, self.runner.base_sources())
+        if setup.config_error is not None:
+            raise _Fail(f"`{CONFIG_PATH}` is invalid:\n\n```\n{setup.config_error}\n```")
+        persona = setup.personas.get(self.spec.persona)
+        self.persona_label = f"{persona.emoji} **{persona.id}**".strip()
+        return self._work(persona, setup, default_branch)
+
+    # -- before the agent: permissions, feedback, branch state ----------------------------------
+
+    def _check_commenter(self) -> None:
+        user = self.spec.comment_author or ""
+        permission = self.gh.collaborator_permission(self.repo, user)
+        if permission not in WRITE_PERMISSIONS:
+            assert self.spec.issue_number is not None
+            self.gh.create_comment(
+                self.repo,
+                self.spec.issue_number,
+                f"Thanks for asking, @{user}! Only people with write access to this repository can "
+                f"start a persona, so `{self.spec.persona}` will not run this time.\n\n"
+                f"{status_marker(self.spec.persona, self.run_id)}",
+            )
+            raise _SkipSilently(f"@{user} has {permission} permission; running a persona needs write")
+
+    def _start_feedback(self) -> None:
+        assert self.spec.issue_number is not None
+        if self.attempts == 0:
+            if self.spec.comment_id is not None:
+                self.gh.add_reaction(self.repo, comment_id=self.spec.comment_id, content="eyes")
+            else:
+                self.gh.add_reaction(self.repo, issue=self.spec.issue_number, content="eyes")
+        self.status_comment = self.gh.create_comment(
+            self.repo, self.spec.issue_number, self._status_text(f"{self.persona_label} is working on this (run {self.run_id}).")
+        )
+
+    def _work(self, persona: Persona, setup: RepositorySetup, default_branch: str) -> RunOutcome:
+        config = setup.config
+        base_branch = persona.branch or default_branch
+        branch = branch_name(persona, self.spec, self.run_id)
+        # One listing serves the prompt's `open_prs`, the open-PR limit and finding our own PR
+        # (the same filter as `?head=owner:branch`, without a second request).
+        open_pulls = self.gh.list_open_prs(self.repo)
+        head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
+        pr = next((p for p in open_pulls if p.head_label == head_label), None)
+        notes: list[str] = []
+        if pr is not None:
+            if not config.update_open_prs:
+                raise _Skip(f"`{branch}` already has open PR #{pr.number} and update_open_prs is false")
+            start, notes = self._refresh_open_pr(pr, branch)
+            branch_exists = True
+        else:
+            start, branch_exists = self._start_point(persona, branch, base_branch, config, open_pulls)
+        return self._change(
+            persona, setup, default_branch, base_branch, branch, branch_exists, start, pr, notes, open_pulls
+        )
+
+    def _refresh_open_pr(self, pr: PullRequest, branch: str) -> tuple[BranchHead, list[str]]:
+        """Bring the PR up to date with its base, then work on its head."""
+        result = self.gh.update_branch(self.repo, pr.number, pr.head_sha)
+        delays = (0.5, 1.0, 2.0, 4.0) if result == "updated" else (0.0,)
+        for delay in delays:
+            # GitHub merges the base in asynchronously: wait briefly for the new head.
+            head = self.gh.get_branch_head(self.repo, branch)
+            if head is None:
+                raise TransientError(f"the branch of #{pr.number} disappeared during the run")
+            if result != "updated" or head.sha != pr.head_sha:
+                break
+            self.runner.sleep(delay)
+        else:
+            raise TransientError(f"#{pr.number} is being updated with its base; trying again shortly")
+        if result == "conflict":
+            return head, [
+                f"#{pr.number} could not be brought up to date with its base (merge conflict); "
+                "this run worked on its head as it is."
+            ]
+        return head, []
+
+    def _start_point(
+        self, persona: Persona, branch: str, base_branch: str, config: RepoConfig, open_pulls: Sequence[PullRequest]
+    ) -> tuple[BranchHead, bool]:
+        """The commit a new PR's branch starts from, and whether the branch already exists."""
+        existing = self.gh.get_branch_head(self.repo, branch)
+        if existing is not None:
+            last = self.gh.list_closed_prs(self.repo, branch)
+            if last is not None and not last.merged and self.spec.trigger in ("push", "install"):
+                raise _Skip(
+                    f"the last PR from `{branch}` (#{last.number}) was closed without merging; "
+                    f"delete the branch to let {self.spec.trigger} triggers run {persona.id} again"
+                )
+            if last is not None and last.merged:
+                # Its work is in the base now: start again from the base instead of force-pushing.
+                self.gh.delete_ref(self.repo, branch)
+                existing = None
+        if persona.automation_mode == "AUTO_CREATE_PR":
+            ours = [p for p in open_pulls if p.head_ref.startswith(BRANCH_PREFIX)]
+            if len(ours) >= config.limits.open_prs:
+                raise _Skip(
+                    f"{len(ours)} personabot PRs are open and the limit is {config.limits.open_prs} "
+                    "(`limits.open_prs`); merge or close some first"
+                )
+        if existing is not None:
+            return existing, True
+        base = self.gh.get_branch_head(self.repo, base_branch)
+        if base is None:
+            raise PermanentError(f"the base branch {base_branch!r} does not exist in {self.repo}")
+        return base, False
+
+    # -- the agent and the changes -------------------------------------------------------------
+
+    def _change(
+        self,
+        persona: Persona,
+        setup: RepositorySetup,
+        default_branch: str,
+        base_branch: str,
+        branch: str,
+        branch_exists: bool,
+        start: BranchHead,
+        pr: PullRequest | None,
+        notes: list[str],
+        open_pulls: Sequence[PullRequest],
+    ) -> RunOutcome:
+        with Workspace(parent=self.runner.workspace_parent) as workspace:
+            self.gh.download_tarball(self.repo, start.sha, workspace.archive_path)
+            workspace.prepare()
+            context = build_context(
+                persona,
+                repo_full=self.repo,
+                default_branch=default_branch,
+                base_branch=base_branch,
+                trigger=self.spec.trigger,
+                event=self.spec.event,
+                issue=asdict(self.spec.issue) if self.spec.issue else None,
+                push=asdict(self.spec.push) if self.spec.push else None,
+                open_prs=open_prs_for_prompt(open_pulls),
+                journal_entries=read_journal_entries(workspace.root, persona.id),
+                run_id=str(self.run_id),
+                date=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            title = render_title(persona, setup.personas, context)
+            prompt = render_prompt(persona, setup.personas, context)
+            result = self.runner.agent.run(prompt, workspace.root, self.runner.agent_timeout)
+            self._check_agent(result)
+            changes = workspace.changeset()
+        if changes.is_empty:
+            return RunOutcome("succeeded", "no changes: the agent left the repository as it was")
+        verdict = check(changes, allow_workflows=setup.config.allow_workflows, limits=setup.config.limits)
+        if not verdict.allowed:
+            raise _Fail(f"the changes were refused, nothing was pushed:\n\n{verdict.message()}")
+        summary = result.summary.strip() or default_summary(persona, changes)
+        commit = self._commit(title, summary, changes, start)
+        self._push(branch, commit, branch_exists)
+        return self._publish(persona, setup.config, base_branch, branch, title, summary, pr, notes)
+
+    def _check_agent(self, result: AgentResult) -> None:
+        if result.status == "timeout":
+            raise _Fail(f"the agent timed out after {self.runner.agent_timeout:g} s and was stopped", result.log)
+        if result.status != "ok":
+            code = f" with exit code {result.exit_code}" if result.exit_code is not None else ""
+            raise _Fail(f"the agent failed{code}", result.log)
+
+    def _commit(self, title: str, summary: str, changes: ChangeSet, start: BranchHead) -> str:
+        entries = tree_entries(changes, lambda content: self.gh.create_blob(self.repo, content))
+        tree = self.gh.create_tree(self.repo, start.tree, entries)
+        return self.gh.create_commit(self.repo, commit_message(title, summary, self.run_id), tree, [start.sha])
+
+    def _push(self, branch: str, commit: str, branch_exists: bool) -> None:
+        try:
+            if branch_exists:
+                self.gh.update_ref(self.repo, branch, commit)  # fast-forward only: never forced
+            else:
+                self.gh.create_ref(self.repo, branch, commit)
+        except GitHubAPIError as exc:
+            if exc.status != 422:
+                raise
+            # Someone pushed to (or created) the branch while the agent worked. Our commit is
+            # not lost work worth forcing over theirs: run again on the branch as it is now.
+            raise TransientError(f"`{branch}` moved during the run ({exc.detail}); trying again on its new head") from exc
+
+    def _publish(
+        self,
+        persona: Persona,
+        config: RepoConfig,
+        base_branch: str,
+        branch: str,
+        title: str,
+        summary: str,
+        pr: PullRequest | None,
+        notes: list[str],
+    ) -> RunOutcome:
+        marker = pr_marker(persona.id, self.spec.concurrency_key, self.run_id)
+        body = pr_body(summary, self.spec, notes, marker)
+        if pr is not None:
+            changed_title = title if title != pr.title else None
+            changed_body = body if _without_marker(body) != _without_marker(pr.body) else None
+            self.gh.update_pr(self.repo, pr.number, title=changed_title, body=changed_body)
+            return RunOutcome("succeeded", f"updated #{pr.number}", branch, pr.number, pr.html_url)
+        if persona.automation_mode == "MANUAL":
+            url = self.gh.compare_url(self.repo, base_branch, branch)
+            return RunOutcome("succeeded", f"pushed {branch} (MANUAL mode: no PR). Compare: {url}", branch, None, url)
+        created = self.gh.create_pr(self.repo, title=title, body=body, head=branch, base=base_branch, draft=config.draft)
+        return RunOutcome("succeeded", f"opened #{created.number}", branch, created.number, created.html_url)
+
+    # -- feedback --------------------------------------------------------------------------------
+
+    def _status_text(self, text: str) -> str:
+        return f"{text}\n\n{status_marker(self.spec.persona, self.run_id)}"
+
+    def _report(self, outcome: RunOutcome, agent_log: str = "") -> None:
+        """Edit the issue's status comment in place with how the run ended."""
+        if self.spec.issue_number is None or self.status_comment is None:
+            return
+        who = self.persona_label
+        if outcome.status == "succeeded" and outcome.pr_number is not None:
+            text = f"{who} {outcome.message}: {outcome.pr_url}"
+        elif outcome.status == "succeeded" and outcome.pr_url:
+            text = f"{who} pushed `{outcome.branch}` without opening a PR (MANUAL mode). Compare and open one: {outcome.pr_url}"
+        elif outcome.status == "succeeded":
+            text = f"{who} finished with no changes."
+        elif outcome.status == "skipped":
+            text = f"{who} skipped this run: {outcome.message}"
+        else:
+            text = f"{who} failed: {outcome.message}"
+            tail = log_tail(agent_log)
+            if tail:
+                text += f"\n\n<details><summary>last {LOG_TAIL_LINES} lines of the agent's log</summary>\n\n```text\n{tail}\n```\n</details>"
+        try:
+            self.gh.update_comment(self.repo, self.status_comment, self._status_text(text))
+        except (PermanentError, TransientError) as exc:
+            # The run's outcome is recorded either way; a lost status edit must not turn it into a retry.
+            log.warning("could not update the status comment on %s#%s: %s", self.repo, self.spec.issue_number, exc)
+
+
+class _SkipSilently(_Skip):
+    """Skipped after replying on the issue already (no status comment is created)."""
