@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+from personabot.onboarding import onboarding_spec
 from personabot.personas import PersonaSet, Source, load_personas
 from personabot.repoconfig import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
 from personabot.triggers import AppIdentity, Ignored, RepoRef, RunSpec, plan, repositories
@@ -19,6 +20,8 @@ from personabot.triggers import AppIdentity, Ignored, RepoRef, RunSpec, plan, re
 
 class RepositoryReader(Protocol):
     """The reads the planner needs; `github.Installation` provides them."""
+
+    def get_repository(self, repo: str) -> Any: ...
 
     def get_file_text(self, repo: str, path: str, ref: str) -> str | None: ...
 
@@ -80,6 +83,7 @@ def plan_delivery(
     app: AppIdentity,
     reader_for: Callable[[int], RepositoryReader],
     base_sources: Sequence[Source],
+    onboarding: bool = True,
 ) -> PlanResult:
     """Plan one delivery: one `triggers.plan` call per repository it concerns."""
     targets = repositories(delivery.event, delivery.payload)
@@ -91,7 +95,7 @@ def plan_delivery(
     specs: list[RunSpec] = []
     reasons: list[str] = []
     for target in targets:
-        result = _plan_repository(delivery, target, reader, app, base_sources)
+        result = _plan_repository(delivery, target, reader, app, base_sources, onboarding)
         if isinstance(result, Ignored):
             reasons.append(result.reason if len(targets) == 1 else f"{target.full_name}: {result.reason}")
         else:
@@ -101,12 +105,27 @@ def plan_delivery(
     return Ignored("; ".join(reasons) or "no repository in the delivery")
 
 
+_INSTALL_EVENTS = (("installation", "created"), ("installation_repositories", "added"))
+
+
 def _plan_repository(
-    delivery: DeliveryLike, target: RepoRef, reader: RepositoryReader, app: AppIdentity, base_sources: Sequence[Source]
+    delivery: DeliveryLike,
+    target: RepoRef,
+    reader: RepositoryReader,
+    app: AppIdentity,
+    base_sources: Sequence[Source],
+    onboarding: bool,
 ) -> PlanResult:
-    ref = target.default_branch or "HEAD"
-    setup = load_repository(reader, target.full_name, ref, base_sources)
+    if target.default_branch is None:
+        # Installation payloads list repositories without their default branch.
+        target = RepoRef(target.owner, target.name, reader.get_repository(target.full_name).default_branch)
+    assert target.default_branch is not None
+    setup = load_repository(reader, target.full_name, target.default_branch, base_sources)
     result = plan(delivery.event, delivery.payload, setup.config, setup.personas.personas, app, target)
+    installing = (delivery.event, delivery.payload.get("action")) in _INSTALL_EVENTS
+    if installing and onboarding and not setup.config.exists and setup.config_error is None:
+        assert delivery.installation_id is not None
+        return [onboarding_spec(target, delivery.installation_id, delivery.event)]
     if setup.config_error is not None and not isinstance(result, Ignored):
         # With a broken config only explicit requests go ahead, and they report the error.
         explicit = [spec for spec in result if spec.trigger in ("label", "comment")]

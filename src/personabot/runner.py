@@ -21,6 +21,7 @@ from typing import Literal
 
 from personabot.agents import Agent, AgentResult
 from personabot.changes import ChangeSet, FileChange, check
+from personabot import onboarding
 from personabot.errors import PermanentError, TransientError
 from personabot.github import BranchHead, GitHubAPIError, GitHubApp, Installation, PullRequest, TreeEntry
 from personabot.personas import Persona, PersonaError, Source, build_context, read_journal_entries, render_prompt, render_title
@@ -201,6 +202,8 @@ class _Run:
         return outcome
 
     def _execute(self) -> RunOutcome:
+        if onboarding.is_onboarding(self.spec):
+            return self._onboard()
         if self.spec.trigger == "comment":
             self._check_commenter()
         if self.spec.issue_number is not None:
@@ -212,6 +215,36 @@ class _Run:
         persona = setup.personas.get(self.spec.persona)
         self.persona_label = f"{persona.emoji} **{persona.id}**".strip()
         return self._work(persona, setup, default_branch)
+
+    def _onboard(self) -> RunOutcome:
+        """Open the onboarding PR once: never while one is open, never again after it was closed."""
+        default_branch = self.spec.default_branch or self.gh.get_repository(self.repo).default_branch
+        setup = load_repository(self.gh, self.repo, default_branch, self.runner.base_sources())
+        if setup.config.exists or setup.config_error is not None:
+            raise _Skip(f"`{CONFIG_PATH}` exists already: no onboarding needed")
+        branch = onboarding.BRANCH
+        head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
+        pr = next((p for p in self.gh.list_open_prs(self.repo) if p.head_label == head_label), None)
+        if pr is not None:
+            raise _Skip(f"the onboarding PR #{pr.number} is already open")
+        last = self.gh.list_closed_prs(self.repo, branch)
+        if last is not None and not last.merged:
+            raise _Skip(f"the onboarding PR #{last.number} was closed without merging: not opened again")
+        existing = self.gh.get_branch_head(self.repo, branch)
+        if existing is not None:
+            self.gh.delete_ref(self.repo, branch)  # left over from a merged onboarding: start afresh
+        base = self.gh.get_branch_head(self.repo, default_branch)
+        if base is None:
+            raise PermanentError(f"the default branch {default_branch!r} does not exist in {self.repo}")
+        text = onboarding.config_text(setup.personas.personas)
+        tree = self.gh.create_tree(self.repo, base.tree, [TreeEntry(path=CONFIG_PATH, mode="100644", content=text)])
+        commit = self.gh.create_commit(self.repo, onboarding.TITLE, tree, [base.sha])
+        self.gh.create_ref(self.repo, branch, commit)
+        marker = pr_marker(onboarding.ONBOARDING, self.spec.concurrency_key, self.run_id)
+        created = self.gh.create_pr(
+            self.repo, title=onboarding.TITLE, body=onboarding.pr_body(marker), head=branch, base=default_branch
+        )
+        return RunOutcome("succeeded", f"opened #{created.number}", branch, created.number, created.html_url)
 
     # -- before the agent: permissions, feedback, branch state ----------------------------------
 
