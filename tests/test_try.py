@@ -39,7 +39,7 @@ if "record_prompt" in spec:
 if "record_files" in spec:
     files = sorted(
         str(Path(d, f).relative_to(".")) for d, _, fs in os.walk(".") for f in fs
-        if not str(Path(d, f)).startswith("./.git/")
+        if not str(Path(d, f).relative_to(".")).startswith(".git/")
     )
     git_config = Path(".git/config").read_text()
     Path(spec["record_files"]).write_text(json.dumps({"files": files, "git_config": git_config, "cwd": os.getcwd()}))
@@ -382,3 +382,15 @@ def test_ctrl_c_stops_the_agent_and_removes_the_copy(env: Env) -> None:
                 os.killpg(agent_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_subfolder_is_copied_alone_with_a_note(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    sub = env.checkout / "pkg"
+    sub.mkdir()
+    (sub / "mod.py").write_text("x = 1\n")
+    listing = env.tmp / "listing.json"
+    env.agent_does(record_files=str(listing))
+    code, out, err = run(capsys, "builder", str(sub))
+    assert code == 0, err
+    assert f"note: {sub} is inside the checkout {env.checkout}; only pkg/ is copied" in out
+    assert json.loads(listing.read_text())["files"] == ["mod.py"]

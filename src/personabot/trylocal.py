@@ -165,7 +165,10 @@ def copy_checkout(source: Path, dest: Path) -> int:
             if stat.S_ISLNK(info.st_mode):
                 os.symlink(os.readlink(path), target / name)
             elif stat.S_ISREG(info.st_mode):
-                shutil.copy2(path, target / name, follow_symlinks=False)
+                try:
+                    shutil.copy2(path, target / name, follow_symlinks=False)
+                except OSError as exc:
+                    raise PermanentError(f"cannot copy {path}: {exc.strerror or exc}") from None
             else:
                 continue
             count += 1
@@ -284,7 +287,7 @@ def try_persona(request: TryRequest, settings: Settings, out: TextIO, err: TextI
         raise
     for error in personas.errors:
         print(f"warning: {error}", file=err)
-    for note in _notes(persona, config):
+    for note in _notes(persona, config, checkout):
         print(f"note: {note}", file=out)
 
     parent = Path(tempfile.mkdtemp(prefix="personabot-try-"))
@@ -302,8 +305,13 @@ def try_persona(request: TryRequest, settings: Settings, out: TextIO, err: TextI
             shutil.rmtree(parent, ignore_errors=True)
 
 
-def _notes(persona: Persona, config: RepoConfig) -> list[str]:
+def _notes(persona: Persona, config: RepoConfig, checkout: Path) -> list[str]:
     notes = []
+    top = _git_output(checkout, "rev-parse", "--show-toplevel")
+    if top is not None and Path(top).resolve() != checkout:
+        # Not resolved up on purpose: a folder inside a git-tracked home directory must not
+        # turn into a copy of the whole home directory.
+        notes.append(f"{checkout} is inside the checkout {top}; only {checkout.name}/ is copied (pass {top} to try the whole repository)")
     if config.persona(persona.id) is None:
         notes.append(f"{CONFIG_PATH} sets {persona.id} to false: the server would never run it here")
     if not persona.enabled:
