@@ -28,7 +28,13 @@ from personabot.agents.base import REDACTED
 from personabot.settings import Settings
 
 CONTEXT_FIELDS = ("delivery_id", "run_id", "repository", "persona")
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 # uvicorn's loggers otherwise print with their own handlers and format.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # One INFO line per HTTP request is noise at `info`; they show at `debug`.

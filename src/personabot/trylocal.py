@@ -35,7 +35,16 @@ from pydantic import ValidationError
 from personabot.agents import Agent, agent_from_settings
 from personabot.changes import Entry, Verdict, check
 from personabot.errors import PermanentError
-from personabot.personas import Persona, PersonaError, PersonaSet, builtin_dir, load_folders, read_journal_entries, render_prompt, render_title
+from personabot.personas import (
+    Persona,
+    PersonaError,
+    PersonaSet,
+    builtin_dir,
+    load_folders,
+    read_journal_entries,
+    render_prompt,
+    render_title,
+)
 from personabot.repoconfig import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
 from personabot.runner import (
     agent_problem,
@@ -92,7 +101,9 @@ def repo_from_remote(url: str) -> str | None:
     return f"{match['owner']}/{match['name']}"
 
 
-def local_spec(persona: Persona, repository: str, default_branch: str, request: TryRequest, config: RepoConfig) -> RunSpec:
+def local_spec(
+    persona: Persona, repository: str, default_branch: str, request: TryRequest, config: RepoConfig
+) -> RunSpec:
     """The RunSpec a server would have planned for this request.
 
     With an issue title the run looks like a `persona:<id>` label on that issue; the number is
@@ -200,7 +211,9 @@ def read_repo_config(checkout: Path) -> RepoConfig:
     return parse_repo_config(path.read_text(encoding="utf-8") if path.is_file() else None)
 
 
-def persona_folders(settings: Settings, checkout: Path, config: RepoConfig, extra: Sequence[Path]) -> list[tuple[str, Path]]:
+def persona_folders(
+    settings: Settings, checkout: Path, config: RepoConfig, extra: Sequence[Path]
+) -> list[tuple[str, Path]]:
     """Lowest precedence first: built-in, PERSONABOT_PERSONAS_DIR, the checkout's, then each --dir."""
     folders = [("builtin", builtin_dir())]
     if settings.personas_dir is not None:
@@ -242,7 +255,9 @@ class Progress:
             self.stream.flush()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -311,7 +326,10 @@ def _notes(persona: Persona, config: RepoConfig, checkout: Path) -> list[str]:
     if top is not None and Path(top).resolve() != checkout:
         # Not resolved up on purpose: a folder inside a git-tracked home directory must not
         # turn into a copy of the whole home directory.
-        notes.append(f"{checkout} is inside the checkout {top}; only {checkout.name}/ is copied (pass {top} to try the whole repository)")
+        notes.append(
+            f"{checkout} is inside the checkout {top}; only {checkout.name}/ is copied "
+            f"(pass {top} to try the whole repository)"
+        )
     if config.persona(persona.id) is None:
         notes.append(f"{CONFIG_PATH} sets {persona.id} to false: the server would never run it here")
     if not persona.enabled:
