@@ -238,6 +238,63 @@ def _serve(args: argparse.Namespace) -> int:
 # --- end of web commands -------------------------------------------------------------------------
 
 
+# --- try: `personabot try` (logic in trylocal.py) -----------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_try_commands(subparsers: Any) -> None:
+    """Register `try`; `subparsers` is what `ArgumentParser.add_subparsers()` returned."""
+    command = subparsers.add_parser(
+        "try",
+        help="run a persona on a temporary copy of a local checkout and show the PR it would open",
+        description=(
+            "Run the configured agent (PERSONABOT_AGENT) as PERSONA on a temporary copy of a local "
+            "checkout, with the server's rendering, guardrails and PR text. Prints the title, the "
+            "diff stat, the guardrail verdict and the PR body. Needs no GitHub credentials; the "
+            "checkout itself is never changed. Exit 0: allowed change or no change; 1: the agent "
+            "failed or the guardrails refused; 2: usage error."
+        ),
+    )
+    command.add_argument("persona", metavar="PERSONA", help="persona id, e.g. builder")
+    command.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="the checkout (default: .)")
+    command.add_argument("--issue-title", metavar="T", help="run as if labelled on an issue with this title")
+    command.add_argument("--issue-body", metavar="B", help="that issue's body")
+    command.add_argument(
+        "--issue-number", type=_positive_int, metavar="N",
+        help="that issue's number (the PR body then says `Closes #N`)",
+    )
+    command.add_argument("--keep", action="store_true", help="keep the copy and print its path")
+    command.add_argument(
+        "--dir", action="append", type=Path, default=[], metavar="DIR",
+        help="an extra personas folder (repeatable; later folders win)",
+    )
+    command.set_defaults(handler=_try)
+
+
+def _try(args: argparse.Namespace) -> int:
+    from personabot import trylocal
+
+    request = trylocal.TryRequest(
+        persona=args.persona,
+        checkout=args.path,
+        issue_title=args.issue_title,
+        issue_body=args.issue_body,
+        issue_number=args.issue_number,
+        keep=args.keep,
+        dirs=tuple(args.dir),
+    )
+    return trylocal.main(request, sys.stdout, sys.stderr)
+
+
+# --- end of try ----------------------------------------------------------------------------------
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -246,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_personas_commands(subparsers)
     add_web_commands(subparsers)
+    add_try_commands(subparsers)
     return parser
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from personabot.agents import Agent, AgentResult
 from personabot.changes import ChangeSet, FileChange, check
@@ -93,6 +93,49 @@ def _without_marker(body: str) -> str:
 
 def default_summary(persona: Persona, changes: ChangeSet) -> str:
     return f"Changes made by the {persona.emoji + ' ' if persona.emoji else ''}{persona.id} persona.\n\n```\n{changes.stat()}\n```"
+
+
+def pr_summary(result: AgentResult, persona: Persona, changes: ChangeSet) -> str:
+    """The PR description: what the agent wrote to its summary file, else a stat of the changes."""
+    return result.summary.strip() or default_summary(persona, changes)
+
+
+def agent_problem(result: AgentResult, timeout: float) -> str | None:
+    """Why the agent's work cannot be used (timeout, failure), or None when it finished well."""
+    if result.status == "timeout":
+        return f"the agent timed out after {timeout:g} s and was stopped"
+    if result.status != "ok":
+        code = f" with exit code {result.exit_code}" if result.exit_code is not None else ""
+        return f"the agent failed{code}"
+    return None
+
+
+def run_context(
+    persona: Persona,
+    spec: RunSpec,
+    *,
+    default_branch: str,
+    base_branch: str,
+    open_prs: Sequence[Mapping[str, object]],
+    journal_entries: str,
+    run_id: int,
+    date: str,
+) -> dict[str, Any]:
+    """The template context of one run; `personabot try` builds its prompt through it too."""
+    return build_context(
+        persona,
+        repo_full=spec.repository,
+        default_branch=default_branch,
+        base_branch=base_branch,
+        trigger=spec.trigger,
+        event=spec.event,
+        issue=asdict(spec.issue) if spec.issue else None,
+        push=asdict(spec.push) if spec.push else None,
+        open_prs=open_prs,
+        journal_entries=journal_entries,
+        run_id=str(run_id),
+        date=date,
+    )
 
 
 def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -363,18 +406,14 @@ class _Run:
         with Workspace(parent=self.runner.workspace_parent) as workspace:
             self.gh.download_tarball(self.repo, start.sha, workspace.archive_path)
             workspace.prepare()
-            context = build_context(
+            context = run_context(
                 persona,
-                repo_full=self.repo,
+                self.spec,
                 default_branch=default_branch,
                 base_branch=base_branch,
-                trigger=self.spec.trigger,
-                event=self.spec.event,
-                issue=asdict(self.spec.issue) if self.spec.issue else None,
-                push=asdict(self.spec.push) if self.spec.push else None,
                 open_prs=open_prs_for_prompt(open_pulls),
                 journal_entries=read_journal_entries(workspace.root, persona.id),
-                run_id=str(self.run_id),
+                run_id=self.run_id,
                 date=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             title = render_title(persona, setup.personas, context)
@@ -387,17 +426,15 @@ class _Run:
         verdict = check(changes, allow_workflows=setup.config.allow_workflows, limits=setup.config.limits)
         if not verdict.allowed:
             raise _Fail(f"the changes were refused, nothing was pushed:\n\n{verdict.message()}")
-        summary = result.summary.strip() or default_summary(persona, changes)
+        summary = pr_summary(result, persona, changes)
         commit = self._commit(title, summary, changes, start)
         self._push(branch, commit, branch_exists)
         return self._publish(persona, setup.config, base_branch, branch, title, summary, pr, notes)
 
     def _check_agent(self, result: AgentResult) -> None:
-        if result.status == "timeout":
-            raise _Fail(f"the agent timed out after {self.runner.agent_timeout:g} s and was stopped", result.log)
-        if result.status != "ok":
-            code = f" with exit code {result.exit_code}" if result.exit_code is not None else ""
-            raise _Fail(f"the agent failed{code}", result.log)
+        problem = agent_problem(result, self.runner.agent_timeout)
+        if problem is not None:
+            raise _Fail(problem, result.log)
 
     def _commit(self, title: str, summary: str, changes: ChangeSet, start: BranchHead) -> str:
         entries = tree_entries(changes, lambda content: self.gh.create_blob(self.repo, content))
