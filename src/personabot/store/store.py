@@ -251,9 +251,16 @@ class Store:
             updated_at=now,
         )
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(deliveries).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        stmt = (
+            insert(deliveries)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(deliveries.c.id)
+        )
+        # RETURNING rather than rowcount: a skipped conflicting row returns nothing on both
+        # databases, whereas drivers disagree on rowcount for INSERT ... ON CONFLICT.
         with self._tx() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(stmt).first() is not None
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
         with self._tx() as conn:
