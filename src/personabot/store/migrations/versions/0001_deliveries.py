@@ -19,6 +19,13 @@ depends_on = None
 _STATUSES = "'received', 'planning', 'planned', 'ignored', 'failed'"
 
 
+def json_object_check(column: str) -> str:
+    """SQL that is true when `column` holds a JSON object (each database spells it its own way)."""
+    if op.get_context().dialect.name == "postgresql":
+        return f"json_typeof({column}) = 'object'"
+    return f"json_type({column}) = 'object'"
+
+
 def upgrade() -> None:
     ts = sa.DateTime(timezone=True)
     op.create_table(
@@ -42,6 +49,7 @@ def upgrade() -> None:
         sa.CheckConstraint("event <> ''", name="ck_deliveries_event_not_empty"),
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="ck_deliveries_status"),
         sa.CheckConstraint("attempts >= 0", name="ck_deliveries_attempts"),
+        sa.CheckConstraint(json_object_check("payload"), name="ck_deliveries_payload_object"),
         sa.CheckConstraint(
             "status <> 'planning' OR (lease_expires_at IS NOT NULL AND worker_id IS NOT NULL)",
             name="ck_deliveries_planning_lease",

@@ -23,6 +23,12 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _json_object_check(column: str) -> str:
+    if op.get_context().dialect.name == "postgresql":
+        return f"json_typeof({column}) = 'object'"
+    return f"json_type({column}) = 'object'"
+
+
 def upgrade() -> None:
     ts = sa.DateTime(timezone=True)
     op.create_table(
@@ -59,6 +65,7 @@ def upgrade() -> None:
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="ck_runs_status"),
         sa.CheckConstraint(f"trigger IN ({_TRIGGERS})", name="ck_runs_trigger"),
         sa.CheckConstraint("attempts >= 0", name="ck_runs_attempts"),
+        sa.CheckConstraint(_json_object_check("spec"), name="ck_runs_spec_object"),
         sa.CheckConstraint("triggers_coalesced >= 0", name="ck_runs_triggers_coalesced"),
         sa.CheckConstraint("installation_id > 0", name="ck_runs_installation_id"),
         sa.CheckConstraint("issue_number IS NULL OR issue_number > 0", name="ck_runs_issue_number"),
