@@ -126,9 +126,11 @@ def make_spec(
     )
 
 
-def add_delivery(store: Store, delivery_id: str | None = None, event: str = "push") -> str:
+def add_delivery(
+    store: Store, delivery_id: str | None = None, event: str = "push", status: str = "received"
+) -> str:
     delivery_id = delivery_id or uuid.uuid4().hex
     assert store.record_delivery(
-        delivery_id, event, None, 42, "octo/repo", {"ref": "refs/heads/main"}
+        delivery_id, event, None, 42, "octo/repo", {"ref": "refs/heads/main"}, status=status
     )
     return delivery_id
