@@ -209,6 +209,18 @@ def test_a_planner_that_died_is_replaced_after_its_lease(store: Store, clock: Fa
     clock.advance(31)
     again = store.claim_delivery_to_plan("w2", lease_seconds=30)
     assert again is not None and again.id == delivery_id and again.attempts == 1
+    assert again.status == "planning" and store.get_delivery(delivery_id).status == "planning"
+
+
+def test_a_delivery_whose_planners_keep_dying_fails(store: Store, clock: FakeClock) -> None:
+    delivery_id = add_delivery(store)
+    for _ in range(5):
+        assert store.claim_delivery_to_plan("w", lease_seconds=30) is not None
+        clock.advance(31)
+    assert store.claim_delivery_to_plan("w", lease_seconds=30) is None
+    delivery = store.get_delivery(delivery_id)
+    assert (delivery.status, delivery.attempts) == ("failed", 5)
+    assert "planning never finished" in delivery.reason
 
 
 def test_record_plan_queues_runs_and_marks_the_delivery(store: Store) -> None:

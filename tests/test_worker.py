@@ -169,7 +169,7 @@ def test_transient_errors_back_off_exponentially_then_fail(store: Store, clock: 
         clock.advance(wait)
     worker.step()
     run = store.get_run(run_id)
-    assert (run.status, run.attempts) == ("failed", 4)
+    assert (run.status, run.attempts) == ("failed", 5)
     assert run.message == "gave up after 5 attempts: connection reset"
     assert calls == [0, 1, 2, 3, 4]
 

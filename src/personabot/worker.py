@@ -194,7 +194,9 @@ class Worker:
         if self._stopping.is_set():
             return False
         self._recover_expired()
-        delivery = self.store.claim_delivery_to_plan(self.worker_id, self.lease_seconds)
+        delivery = self.store.claim_delivery_to_plan(
+            self.worker_id, self.lease_seconds, max_attempts=self.retry.max_attempts
+        )
         if delivery is not None:
             with self._lock:
                 closed = self._closed
@@ -287,7 +289,9 @@ class Worker:
         except TransientError as exc:
             attempts = run.attempts + 1
             if attempts >= self.retry.max_attempts:
-                self._finish(run, "failed", f"gave up after {attempts} attempts: {exc}")
+                self._finish(
+                    run, "failed", f"gave up after {attempts} attempts: {exc}", count_attempt=True
+                )
             else:
                 when = self._later(attempts, exc.retry_after)
                 store.retry_later(run.id, str(exc), when, worker_id=me)
@@ -310,9 +314,18 @@ class Worker:
         branch: str | None = None,
         pr_number: int | None = None,
         pr_url: str | None = None,
+        *,
+        count_attempt: bool = False,
     ) -> None:
         ok = self.store.finish(
-            run.id, status, message, branch, pr_number, pr_url, worker_id=self.worker_id
+            run.id,
+            status,
+            message,
+            branch,
+            pr_number,
+            pr_url,
+            worker_id=self.worker_id,
+            count_attempt=count_attempt,
         )
         if not ok:
             # Released at shutdown or lease lost: the queue already has it again; do not clobber.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,11 +267,14 @@ class Store:
             row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
         return None if row is None else _delivery(row)
 
-    def claim_delivery_to_plan(self, worker_id: str, lease_seconds: float = 60) -> Delivery | None:
+    def claim_delivery_to_plan(
+        self, worker_id: str, lease_seconds: float = 60, *, max_attempts: int = MAX_ATTEMPTS
+    ) -> Delivery | None:
         """Take the oldest delivery waiting to be planned, or one whose planner died.
 
         Two workers never get the same delivery: the row is locked (skipped by others) on
-        PostgreSQL, and SQLite serialises the whole transaction.
+        PostgreSQL, and SQLite serialises the whole transaction. A delivery whose planners keep
+        dying (its lease ran out `max_attempts` times) is marked failed instead of looping.
         """
         now = self.clock()
         d = deliveries.c
@@ -288,24 +291,36 @@ class Store:
             .with_for_update(skip_locked=True)
         )
         with self._tx() as conn:
-            row = conn.execute(query).first()
-            if row is None:
-                return None
-            # A lease that ran out means the previous planner died: that counts as an attempt.
-            attempts = row.attempts + (1 if row.status == "planning" else 0)
-            conn.execute(
-                sa.update(deliveries)
-                .where(d.id == row.id)
-                .values(
-                    status="planning",
-                    worker_id=worker_id,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    attempts=attempts,
-                    updated_at=now,
+            while (row := conn.execute(query).first()) is not None:
+                # A lease that ran out means the previous planner died: that counts as an attempt.
+                attempts = row.attempts + (1 if row.status == "planning" else 0)
+                if attempts >= max_attempts:
+                    conn.execute(
+                        sa.update(deliveries)
+                        .where(d.id == row.id)
+                        .values(
+                            status="failed",
+                            attempts=attempts,
+                            reason=f"gave up after {attempts} attempts: planning never finished "
+                            f"(last worker {row.worker_id})",
+                            lease_expires_at=None,
+                            updated_at=now,
+                        )
+                    )
+                    continue
+                conn.execute(
+                    sa.update(deliveries)
+                    .where(d.id == row.id)
+                    .values(
+                        status="planning",
+                        worker_id=worker_id,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        attempts=attempts,
+                        updated_at=now,
+                    )
                 )
-            )
-        claimed = _delivery(row)
-        return Delivery(**{**asdict(claimed), "status": "planning", "attempts": attempts})
+                return replace(_delivery(row), status="planning", attempts=attempts)
+        return None
 
     def renew_delivery(self, delivery_id: str, worker_id: str, lease_seconds: float = 60) -> bool:
         now = self.clock()
@@ -555,8 +570,12 @@ class Store:
         pr_url: str | None = None,
         *,
         worker_id: str | None = None,
+        count_attempt: bool = False,
     ) -> bool:
-        """Record a running run's outcome. With `worker_id`, only if this worker still owns it."""
+        """Record a running run's outcome. With `worker_id`, only if this worker still owns it.
+
+        `count_attempt` adds the attempt that just failed (a transient error on the last try).
+        """
         if status not in FINISH_STATUSES:
             raise ValueError(f"a run cannot finish as {status!r}; one of {FINISH_STATUSES}")
         now = self.clock()
@@ -571,6 +590,7 @@ class Store:
                 .values(
                     status=status,
                     message=message,
+                    attempts=r.attempts + (1 if count_attempt else 0),
                     error=message if status == "failed" else r.error,
                     branch=branch,
                     pr_number=pr_number,
