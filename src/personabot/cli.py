@@ -51,7 +51,9 @@ def add_store_commands(subparsers: Any) -> None:
     deliveries.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     deliveries.set_defaults(handler=_cmd_deliveries)
 
-    worker = subparsers.add_parser("worker", help="plan deliveries and execute runs (no web server)")
+    worker = subparsers.add_parser(
+        "worker", help="plan deliveries and execute runs (no web server)"
+    )
     worker.add_argument("--concurrency", type=int, default=2, help="runs executed at once")
     worker.add_argument("--lease", type=float, default=60.0, help="lease seconds (renewed)")
     worker.add_argument(

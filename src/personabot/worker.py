@@ -106,6 +106,7 @@ class Worker:
         self._released: set[int] = set()
         self._threads: list[threading.Thread] = []
         self._last_recovery = 0.0
+        self._heartbeat_thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -119,7 +120,9 @@ class Worker:
             )
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(target=self._heartbeat, name="personabot-heartbeat", daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat, name="personabot-heartbeat", daemon=True
+        )
         heartbeat.start()
         self._heartbeat_thread = heartbeat
 
@@ -155,6 +158,8 @@ class Worker:
             )
         self._halted.set()
         self._stop_requested.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(5)
         return released
 
     def run(self, *, handle_signals: bool = True) -> list[int]:
@@ -303,7 +308,12 @@ class Worker:
             self._finish(run, "failed", f"{type(exc).__name__}: {exc}")
         else:
             self._finish(
-                run, outcome.status, outcome.message, outcome.branch, outcome.pr_number, outcome.pr_url
+                run,
+                outcome.status,
+                outcome.message,
+                outcome.branch,
+                outcome.pr_number,
+                outcome.pr_url,
             )
 
     def _finish(

@@ -82,7 +82,9 @@ def upgrade() -> None:
             "status NOT IN ('succeeded', 'failed', 'skipped') OR finished_at IS NOT NULL",
             name="ck_runs_finished_at",
         ),
-        sa.CheckConstraint("status <> 'failed' OR message IS NOT NULL", name="ck_runs_failed_message"),
+        sa.CheckConstraint(
+            "status <> 'failed' OR message IS NOT NULL", name="ck_runs_failed_message"
+        ),
     )
     # The queue's two guarantees: a storm of triggers coalesces into one queued run per key, and
     # two workers never work on the same key (branch) at once.
