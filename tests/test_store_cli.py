@@ -72,7 +72,7 @@ def test_bad_input_is_a_clear_error(env_db: str, capsys: pytest.CaptureFixture[s
     assert main(["runs", "--status", "done"]) == 2
     assert "--status 'done'" in capsys.readouterr().err
     assert main(["worker"]) == 2
-    assert "runner not available yet" in capsys.readouterr().err
+    assert "GitHub App credentials missing: set APP_ID and PRIVATE_KEY" in capsys.readouterr().err
 
 
 def test_an_unsupported_database_url_is_named(

@@ -20,8 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlite_recorder import SQLiteRecorder
+
+from tests import serving
+from tests.serving import serve_in_thread
 from starlette.applications import Starlette
 
 from personabot.settings import Settings
@@ -44,7 +46,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return serving.sign(body, secret)
 
 
 def github_headers(body: bytes, event: str = "issues", delivery: str | None = None) -> dict[str, str]:
@@ -390,23 +392,8 @@ def test_no_secret_no_webhook_route(secret: str | None, recorder: SQLiteRecorder
 @pytest.fixture
 def served(app: Starlette) -> Iterator[str]:
     """The app behind a real uvicorn server on a free loopback port, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -218,9 +218,15 @@ def test_permanent_and_unexpected_errors_fail_the_run(
     assert (run.status, run.message, run.attempts) == ("failed", message, 0)
 
 
-def test_default_pipeline_says_the_runner_is_missing() -> None:
-    with pytest.raises(PermanentError, match="runner not available yet"):
-        default_pipeline(object())
+def test_default_pipeline_names_what_is_missing(pem: str) -> None:
+    from personabot.settings import Settings
+
+    with pytest.raises(PermanentError, match="GitHub App credentials missing"):
+        default_pipeline(Settings(PERSONABOT_AGENT="goose"))
+    with pytest.raises(PermanentError, match="no agent configured"):
+        default_pipeline(Settings(APP_ID=1, PRIVATE_KEY=pem))
+    planner, executor = default_pipeline(Settings(APP_ID=1, PRIVATE_KEY=pem, PERSONABOT_AGENT="goose"))
+    assert callable(planner) and callable(executor)
 
 
 # -- threads, leases and shutdown (real clock) ---------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,17 +20,17 @@ from personabot.personas import (
     render_prompt,
     render_title,
 )
-from personabot.settings import load_settings
+from personabot.settings import Settings, load_settings
 
 # --- personas ---------------------------------------------------------------------------------
 
 SAMPLE_REPO = "octo-org/example"
 
 
-def _persona_folders(extra: Sequence[Path]) -> list[tuple[str, Path]]:
+def _persona_folders(settings: Settings, extra: Sequence[Path]) -> list[tuple[str, Path]]:
     """Built-in, then PERSONABOT_PERSONAS_DIR, then each --dir: lowest precedence first."""
     folders = [("builtin", builtin_dir())]
-    operator = load_settings().personas_dir
+    operator = settings.personas_dir
     if operator is not None:
         folders.append((str(operator), operator))
     folders.extend((str(path), path) for path in extra)
@@ -39,7 +38,7 @@ def _persona_folders(extra: Sequence[Path]) -> list[tuple[str, Path]]:
 
 
 def _load(args: argparse.Namespace) -> PersonaSet:
-    return load_folders(_persona_folders(args.dir))
+    return load_folders(_persona_folders(args.settings, args.dir))
 
 
 def _sample_context(persona, repo: str, trigger: str, journal: str) -> dict:  # type: ignore[no-untyped-def]
@@ -203,36 +202,38 @@ def _fail(message: str) -> int:
 def _serve(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for the web stack.
     import uvicorn
-    from pydantic import ValidationError
 
-    from personabot.settings import load_settings
-    from personabot.web import WebhookSecretMissing, create_app, webhook_secret
+    from personabot import setup
+    from personabot.errors import PermanentError
+    from personabot.server import Server
+    from personabot.store import Store
+    from personabot.web import WebhookSecretMissing, webhook_secret
 
+    settings: Settings = args.settings
+    # Refuse before touching the database: setup mode in production, or webhooks without a secret.
     try:
-        settings = load_settings()
-    except ValidationError as exc:
-        return _fail(f"invalid settings:\n{exc}")
-    # Fail closed before touching the database: no secret, no webhooks.
-    try:
-        webhook_secret(settings)
-    except WebhookSecretMissing as exc:
+        if setup.needs_setup(settings):
+            setup.check_setup_allowed(settings)
+        else:
+            webhook_secret(settings)
+    except (setup.SetupNotAllowed, WebhookSecretMissing) as exc:
         return _fail(str(exc))
     try:
-        from personabot.store import Store
-    except ImportError as exc:
-        return _fail(f"the delivery store (personabot.store.Store) cannot be imported: {exc}")
-    store = Store(settings.database_url)
-    store.upgrade()  # idempotent; safe when a worker process starts at the same time
-    app = create_app(settings, store)
-
-    # TODO(lead): start `args.workers` worker slots in this process (default 2, 0 = web only) next
-    # to the web server, and stop them on SIGTERM with the grace period of issue 3.
-
+        store = Store(settings.database_url)
+        store.upgrade()  # idempotent; safe when a worker process starts at the same time
+        server = Server(settings, store, workers=args.workers)
+        server.prepare()
+        app = server.app()
+    except (PermanentError, setup.SetupError) as exc:
+        return _fail(str(exc))
+    if server.setup_mode:
+        print(f"personabot: setup mode: open {settings.url}/ to register the GitHub App", file=sys.stderr)
     uvicorn.run(
         app,
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handler (configured in main) formats and redacts uvicorn's lines too
     )
     return 0
 
@@ -291,7 +292,7 @@ def _try(args: argparse.Namespace) -> int:
         keep=args.keep,
         dirs=tuple(args.dir),
     )
-    return trylocal.main(request, sys.stdout, sys.stderr)
+    return trylocal.main(request, sys.stdout, sys.stderr, settings=args.settings)
 
 
 # --- end of try ----------------------------------------------------------------------------------
@@ -349,9 +350,8 @@ def _fail(message: str) -> int:
 
 def _store_command(args: argparse.Namespace, action: Any) -> int:
     from personabot.errors import PermanentError
-    from personabot.settings import load_settings
 
-    settings = load_settings()
+    settings = args.settings
     try:
         store = _open_store(settings)
     except PermanentError as exc:
@@ -470,10 +470,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     def action(store: Any, settings: Any) -> int:
         from personabot import worker as worker_module
 
-        logging.basicConfig(
-            level=str(settings.log_level).upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
         planner, executor = worker_module.default_pipeline(settings)
         store.upgrade()
         worker = worker_module.Worker(
@@ -507,8 +503,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from personabot.logs import configure_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        args.settings = load_settings()  # read once; every command takes them from here
+        configure_logging(args.settings)
+    except (ValidationError, ValueError) as exc:
+        print(f"personabot: invalid settings: {exc}", file=sys.stderr)
+        return 2
     return int(args.handler(args) or 0)
 
 

@@ -422,13 +422,17 @@ def _fail(err: TextIO, problem: str, agent_log: str) -> None:
             print(f"  {line}", file=err)
 
 
-def main(request: TryRequest, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Settings from the environment and `.env`, then `try_persona`; errors become exit codes."""
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        print(f"personabot try: invalid settings:\n{exc}", file=err)
-        return EXIT_USAGE
+def main(
+    request: TryRequest, out: TextIO = sys.stdout, err: TextIO = sys.stderr, settings: Settings | None = None
+) -> int:
+    """`try_persona` with the given settings (read from the environment and `.env` when None);
+    errors become exit codes."""
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ValidationError as exc:
+            print(f"personabot try: invalid settings:\n{exc}", file=err)
+            return EXIT_USAGE
     try:
         return try_persona(request, settings, out, err)
     except UsageError as exc:

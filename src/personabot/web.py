@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,8 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import Lifespan
 
+from personabot.logs import log_context
 from personabot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,8 @@ def webhook_secret(settings: Settings) -> bytes:
     return value.encode("utf-8")
 
 
-def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
-    """The ASGI app. Raises WebhookSecretMissing when `settings.webhook_secret` is not set."""
+def webhook_route(settings: Settings, recorder: DeliveryRecorder) -> Route:
+    """`POST WEBHOOK_PATH`. Raises WebhookSecretMissing when `settings.webhook_secret` is not set."""
     secret = webhook_secret(settings)
 
     def accept(delivery_id: str, event: str, body: bytes) -> JSONResponse:
@@ -185,6 +187,10 @@ def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
         if event == "ping":
             return JSONResponse({"ok": True})
         facts = delivery_facts(event, payload)
+        with log_context(delivery_id=delivery_id, repository=facts.repository):
+            return _record(delivery_id, event, payload, facts)
+
+    def _record(delivery_id: str, event: str, payload: dict[str, Any], facts: DeliveryFacts) -> JSONResponse:
         created = recorder.record_delivery(
             id=delivery_id,
             event=event,
@@ -218,6 +224,23 @@ def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
             return _error(400, "X-GitHub-Delivery header missing")
         return await run_in_threadpool(accept, delivery_id, event, body)
 
+    return Route(settings.webhook_path, webhook, methods=["POST"])
+
+
+def create_app(
+    settings: Settings,
+    recorder: DeliveryRecorder,
+    *,
+    webhook: bool = True,
+    routes: Sequence[BaseRoute] = (),
+    lifespan: Lifespan[Starlette] | None = None,
+) -> Starlette:
+    """The ASGI app: the webhook route (unless `webhook=False`, for setup mode), health and `routes`.
+
+    Raises WebhookSecretMissing when the webhook route is asked for without a secret.
+    """
+    app_routes: list[BaseRoute] = [webhook_route(settings, recorder)] if webhook else []
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -229,10 +252,9 @@ def create_app(settings: Settings, recorder: DeliveryRecorder) -> Starlette:
         # GitHub shows a 5xx in the app's delivery log, where an operator can redeliver it.
         return _error(500, "internal error while handling the delivery; see the server log")
 
+    app_routes += [Route("/healthz", healthz, methods=["GET"]), *routes]
     return Starlette(
-        routes=[
-            Route(settings.webhook_path, webhook, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
+        routes=app_routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from personabot.errors import PermanentError, RateLimited, TransientError
+from personabot.logs import log_context
 from personabot.runner import RunOutcome
 from personabot.store import MAX_ATTEMPTS, ClaimedRun, Delivery, Store
 from personabot.triggers import Ignored, RunSpec
@@ -62,11 +63,11 @@ def default_worker_id() -> str:
 
 
 def default_pipeline(settings: Any) -> tuple[Planner, Executor]:
-    """The planner and executor `personabot worker` runs with (wired by the runner issue)."""
-    raise PermanentError(
-        "runner not available yet: personabot.worker.default_pipeline has no planner and "
-        "executor to run (they come with the runner)"
-    )
+    """The planner and executor `personabot worker` and `serve` run with."""
+    from personabot.pipeline import build_pipeline  # the GitHub and agent stack loads only here
+
+    pipeline = build_pipeline(settings)
+    return pipeline.planner, pipeline.executor
 
 
 class Worker:
@@ -249,6 +250,10 @@ class Worker:
             log.warning("run %s: lease expired, returned to the queue (or failed)", run_id)
 
     def _plan(self, delivery: Delivery) -> None:
+        with log_context(delivery_id=delivery.id, repository=delivery.repository):
+            self._plan_in_context(delivery)
+
+    def _plan_in_context(self, delivery: Delivery) -> None:
         store = self.store
         try:
             result = self.planner(delivery)
@@ -284,6 +289,12 @@ class Worker:
                     )
 
     def _execute(self, run: ClaimedRun) -> None:
+        with log_context(
+            delivery_id=run.delivery_id, run_id=run.id, repository=run.spec.repository, persona=run.spec.persona
+        ):
+            self._execute_in_context(run)
+
+    def _execute_in_context(self, run: ClaimedRun) -> None:
         store, me = self.store, self.worker_id
         try:
             outcome = self.executor(run)
