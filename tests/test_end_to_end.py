@@ -23,6 +23,7 @@ import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 
+from personabot import metrics
 from personabot.agents import CommandAgent
 from personabot.github import GitHubApp
 from personabot.logs import configure_logging
@@ -52,7 +53,7 @@ class Deployment:
         self.store.upgrade()
 
     def pipeline(self, settings: Settings) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        app = GitHubApp(settings, cache_strategy=MemCacheStrategy())
+        app = GitHubApp(settings, cache_strategy=MemCacheStrategy(), on_response=metrics.github_response)
         agent = CommandAgent([sys.executable, str(AGENT_SCRIPT), str(self.instructions)])
         built = build_pipeline(settings, app=app, agent=agent)
         return built.planner, built.executor
@@ -93,6 +94,15 @@ def post(url: str, event: str, payload: dict[str, Any], delivery: str | None = N
     )
 
 
+def metric_values(exposition: str) -> dict[str, float]:
+    values = {}
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            values[key] = float(value)
+    return values
+
+
 def wait_for(condition: Callable[[], Any], seconds: float = 30) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -111,6 +121,7 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
         chmod_x=[],
         summary="Adds the runs table with its constraints.",
     )
+    before = metric_values(httpx.get(f"{url}/metrics").text)  # counters are per process
     payload = load_fixture("issues/labeled.payload.json", installation={"id": 4242})
     payload["label"] = {**payload["label"], "name": "persona:builder"}
     answer = post(url, "issues", payload, delivery="e2e-label-1")
@@ -150,6 +161,19 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
     bot = load_fixture("pull_request/opened.payload.json", installation={"id": 4242},
                        sender={"login": "personabot[bot]", "type": "Bot"})
     assert post(url, "pull_request", bot).status_code == 202
+
+    # health, readiness and metrics describe what happened
+    assert httpx.get(f"{url}/healthz").json() == {"ok": True}
+    assert httpx.get(f"{url}/readyz").json() == {"ok": True}
+    after = metric_values(httpx.get(f"{url}/metrics").text)
+    grew = {key: after[key] - before.get(key, 0.0) for key in after if after[key] != before.get(key, 0.0)}
+    assert grew['personabot_deliveries_total{event="issues",outcome="accepted"}'] == 1
+    assert grew['personabot_deliveries_total{event="issues",outcome="duplicate"}'] == 1
+    assert grew['personabot_runs_total{persona="builder",status="succeeded"}'] == 1
+    assert grew['personabot_run_duration_seconds_count{persona="builder"}'] == 1
+    assert grew['personabot_agent_duration_seconds_count{persona="builder",status="ok"}'] == 1
+    assert grew['personabot_github_requests_total{operation="create_pr",status="201"}'] == 1
+    assert after['personabot_queue_depth{status="succeeded"}'] == 1
 
     # logs of the whole run carry context and no secret
     wait_for(lambda: all(x.status != "received" for x in d.store.list_deliveries()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from personabot import metrics
 from personabot.agents import Agent, agent_from_settings
 from personabot.github import GitHubApp, ResponseHook
 from personabot.personas import Source, builtin_dir, read_folder
@@ -40,7 +41,7 @@ def build_pipeline(
     on_response: ResponseHook | None = None,
 ) -> Pipeline:
     """The planner and runner for `settings`; tests pass their own app (fake GitHub) or agent."""
-    app = app or GitHubApp(settings, on_response=on_response)
+    app = app or GitHubApp(settings, on_response=on_response or metrics.github_response)
     agent = agent or agent_from_settings(settings)
 
     def planner(delivery: DeliveryLike) -> PlanResult:

@@ -23,6 +23,7 @@ from personabot.agents import Agent, AgentResult
 from personabot.changes import ChangeSet, FileChange, check
 from personabot import onboarding
 from personabot.errors import PermanentError, TransientError
+from personabot.metrics import AGENT_SECONDS
 from personabot.github import BranchHead, GitHubAPIError, GitHubApp, Installation, PullRequest, TreeEntry
 from personabot.personas import Persona, PersonaError, Source, build_context, read_journal_entries, render_prompt, render_title
 from personabot.planner import RepositorySetup, load_repository
@@ -418,7 +419,9 @@ class _Run:
             )
             title = render_title(persona, setup.personas, context)
             prompt = render_prompt(persona, setup.personas, context)
+            log.info("running the agent for %s", persona.id)
             result = self.runner.agent.run(prompt, workspace.root, self.runner.agent_timeout)
+            AGENT_SECONDS.labels(persona.id, result.status).observe(result.duration)
             self._check_agent(result)
             changes = workspace.changeset()
         if changes.is_empty:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from personabot import setup
+from personabot import metrics, setup
 from personabot.errors import PermanentError
 from personabot.settings import Settings
 from personabot.store import Store
@@ -66,7 +66,10 @@ class Server:
             self._prepared = self.pipeline(self.settings)
 
     def app(self) -> Starlette:
-        routes = [Route("/readyz", self.readyz, methods=["GET"])]
+        routes = [
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ]
         if not self.setup_mode:
             return create_app(self.settings, self.store, routes=routes, lifespan=self._lifespan)
         app = create_app(self.settings, self.store, webhook=False, routes=routes, lifespan=self._lifespan)
@@ -87,6 +90,17 @@ class Server:
         if problems:
             return JSONResponse({"ok": False, "problems": problems}, status_code=503)
         return JSONResponse({"ok": True})
+
+    async def metrics(self, request: Request) -> Response:
+        depth = await run_in_threadpool(self._queue_depth)
+        return Response(metrics.render(depth), media_type=metrics.CONTENT_TYPE)
+
+    def _queue_depth(self) -> dict[str, int] | None:
+        try:
+            return self.store.queue_depth()
+        except Exception:  # a scrape must not fail because the database is down; /readyz says so
+            log.warning("queue depth unavailable for /metrics", exc_info=True)
+            return None
 
     def _readiness_problems(self) -> list[str]:
         if not self.store.ping():

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Lifespan
 
 from personabot.logs import log_context
+from personabot.metrics import DELIVERIES
 from personabot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ ACTED_ON_EVENTS: frozenset[str] = frozenset(
 # Events about an installation rather than one repository: their payload lists repositories, and
 # the delivery row names none.
 _INSTALLATION_EVENTS = frozenset({"installation", "installation_repositories"})
+
+# The label for requests whose event header is not authenticated: a caller without the secret must
+# not be able to invent label values.
+UNVERIFIED = "unverified"
 
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
@@ -181,10 +186,13 @@ def webhook_route(settings: Settings, recorder: DeliveryRecorder) -> Route:
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):
+            DELIVERIES.labels(event, "bad_request").inc()
             return _error(400, "body is not valid JSON (set the webhook content type to JSON)")
         if not isinstance(payload, dict):
+            DELIVERIES.labels(event, "bad_request").inc()
             return _error(400, "body is not a JSON object")
         if event == "ping":
+            DELIVERIES.labels(event, "ping").inc()
             return JSONResponse({"ok": True})
         facts = delivery_facts(event, payload)
         with log_context(delivery_id=delivery_id, repository=facts.repository):
@@ -202,6 +210,8 @@ def webhook_route(settings: Settings, recorder: DeliveryRecorder) -> Route:
             reason=facts.reason,
         )
         log.debug("delivery %s (%s) recorded=%s status=%s", delivery_id, event, created, facts.status)
+        outcome = "duplicate" if not created else ("ignored" if facts.status == "ignored" else "accepted")
+        DELIVERIES.labels(event, outcome).inc()
         return JSONResponse(
             {"delivery": delivery_id, "duplicate": not created},
             status_code=202 if created else 200,
@@ -211,16 +221,20 @@ def webhook_route(settings: Settings, recorder: DeliveryRecorder) -> Route:
         try:
             body = await _read_capped(request, MAX_BODY_BYTES)
         except _TooLarge:
+            DELIVERIES.labels(UNVERIFIED, "too_large").inc()
             return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
         # The signature comes first: an unauthenticated caller learns nothing else about the intake.
         # Checked on the loop: HMAC-SHA256 runs at about 1 GB/s, so even the cap is tens of ms.
         if not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
+            DELIVERIES.labels(UNVERIFIED, "rejected").inc()
             return _error(401, "X-Hub-Signature-256 missing, malformed or not matching the body")
         event = request.headers.get("x-github-event", "").strip()
         if not event:
+            DELIVERIES.labels(UNVERIFIED, "bad_request").inc()
             return _error(400, "X-GitHub-Event header missing")
         delivery_id = request.headers.get("x-github-delivery", "").strip()
         if not delivery_id:
+            DELIVERIES.labels(event, "bad_request").inc()
             return _error(400, "X-GitHub-Delivery header missing")
         return await run_in_threadpool(accept, delivery_id, event, body)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from personabot.errors import PermanentError, RateLimited, TransientError
 from personabot.logs import log_context
+from personabot.metrics import RUN_SECONDS, RUNS
 from personabot.runner import RunOutcome
 from personabot.store import MAX_ATTEMPTS, ClaimedRun, Delivery, Store
 from personabot.triggers import Ignored, RunSpec
@@ -351,6 +352,10 @@ class Worker:
         if not ok:
             # Released at shutdown or lease lost: the queue already has it again; do not clobber.
             log.warning("run %s ended (%s) after this worker lost its lease", run.id, status)
+            return
+        RUNS.labels(run.spec.persona, status).inc()
+        RUN_SECONDS.labels(run.spec.persona).observe(max(0.0, (self.store.clock() - run.started_at).total_seconds()))
+        log.info("run %s %s: %s", run.id, status, message)
 
     def _later(self, attempts: int, retry_after: float | None) -> datetime:
         return self.store.clock() + timedelta(seconds=self.retry.delay(attempts, retry_after))
