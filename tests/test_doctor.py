@@ -279,7 +279,8 @@ def test_get_app_with_another_id_says_both(
 def test_get_app_401_means_the_key_is_not_this_apps(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines, route = doctor(capsys, app_answer(401, message="A JSON web token could not be decoded"))
+    refused = app_answer(401, message="A JSON web token could not be decoded")
+    code, lines, route = doctor(capsys, refused)
     assert lines[2] == (
         f"✗ GitHub App: GET /app at {API} was refused (401 A JSON web token could not be decoded): "
         "the private key does not belong to app 123 — fix: correct APP_ID, or generate a private "
@@ -402,7 +403,9 @@ def test_an_unreachable_postgresql_hides_the_password(
 # -- 5. agent ------------------------------------------------------------------------------------
 
 
-def test_an_agent_command_not_on_path(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_agent_command_not_on_path(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     deployment.set(PERSONABOT_AGENT_COMMAND="no-such-agent-7f3 --yes")
     code, lines, _ = doctor(capsys)
     assert lines[4] == (
@@ -477,7 +480,8 @@ def test_an_absolute_agent_path_that_is_not_executable(
 def test_a_broken_persona_is_listed_with_file_and_line(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (deployment.personas / "broken.md").write_text("---\nid: broken\nautomation_mode: AUTO_COMMIT\n---\nHi\n")
+    broken = "---\nid: broken\nautomation_mode: AUTO_COMMIT\n---\nHi\n"
+    (deployment.personas / "broken.md").write_text(broken)
     code, lines, _ = doctor(capsys)
     assert lines[5:] == [
         "✗ personas: 1 file with errors (2 loaded: builder, helper) — fix: correct the files listed "
@@ -503,7 +507,9 @@ def test_a_missing_personas_folder(deployment: Deployment, capsys: pytest.Captur
 
 def test_a_terminal_that_cannot_print_the_marks_gets_ascii() -> None:
     check = Check("agent", False, "PERSONABOT_AGENT is not set", "set PERSONABOT_AGENT")
-    assert format_check(check, ascii=True) == "[FAIL] agent: PERSONABOT_AGENT is not set - fix: set PERSONABOT_AGENT"
+    assert format_check(check, ascii=True) == (
+        "[FAIL] agent: PERSONABOT_AGENT is not set - fix: set PERSONABOT_AGENT"
+    )
     assert format_check(Check("agent", True, "found"), ascii=True) == "[ok] agent: found"
 
 

@@ -1,9 +1,9 @@
 """`personabot doctor`: is this deployment able to work? One check per moving part, in the order an
 operator has to fix them (settings, key, GitHub, database, agent, personas).
 
-Each check returns a `Check` and never raises: a doctor that crashes on the broken thing it was asked
-about is no help. The I/O each check needs (the GitHub client, the store, PATH lookup, the persona
-folders) is passed in, so tests and other callers (a readiness page) can reuse the checks.
+Each check returns a `Check` and never raises: a doctor that crashes on the broken thing it was
+asked about is no help. The I/O each check needs (the GitHub client, the store, PATH lookup, the
+persona folders) is passed in, so tests and other callers (a readiness page) can reuse the checks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .settings import Settings, load_settings
 
 NOT_RUN_FIX = "fix the checks above first"
 ENTERPRISE_HINT = "GitHub Enterprise Server: https://HOST/api/v3"
+API_FIX = f"check GITHUB_API_URL ({ENTERPRISE_HINT})"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def check_settings(settings: Settings) -> Check:
     present = {
         "APP_ID": settings.app_id is not None,
         key_name: bool(settings.private_key or settings.private_key_path),
-        "WEBHOOK_SECRET": bool(settings.webhook_secret and settings.webhook_secret.get_secret_value()),
+        "WEBHOOK_SECRET": bool(
+            settings.webhook_secret and settings.webhook_secret.get_secret_value()
+        ),
     }
     missing = [name for name, ok in present.items() if not ok]
     if missing:
@@ -67,9 +70,10 @@ def check_settings(settings: Settings) -> Check:
 
 
 def check_unreadable_settings(error: ValidationError) -> Check:
-    """Settings that cannot be parsed; names the variables, never their values (they may be secret)."""
+    """Settings that cannot be parsed: names the variables, never their values (may be secret)."""
     problems = [
-        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
+        for e in error.errors()
     ]
     return Check("settings", False, "; ".join(problems), "correct it in the environment or in .env")
 
@@ -109,7 +113,7 @@ def describe_private_key(pem: str) -> str:
 def check_private_key(settings: Settings, cwd: Path | None = None) -> Check:
     if settings.private_key is not None:
         source = "PRIVATE_KEY"
-        pem: str | None = settings.private_key.get_secret_value()
+        pem = settings.private_key.get_secret_value()
     elif settings.private_key_path is not None:
         path = settings.private_key_path
         source = f"PRIVATE_KEY_PATH={path}"
@@ -121,7 +125,8 @@ def check_private_key(settings: Settings, cwd: Path | None = None) -> Check:
         except UnicodeDecodeError:
             return Check("private key", False, f"{source} is not text (a DER key?)", KEY_FIX)
         except OSError as exc:
-            return Check("private key", False, f"{source} cannot be read{where}: {exc.strerror}", KEY_FIX)
+            detail = f"{source} cannot be read{where}: {exc.strerror}"
+            return Check("private key", False, detail, KEY_FIX)
     else:
         return not_run("private key", "no key is set")
     try:
@@ -161,11 +166,12 @@ def check_github_app(settings: Settings, make_app: Callable[[Settings], Any] = _
         if exc.status == 401:
             return Check(
                 name, False,
-                f"{asked} was refused ({answer}): the private key does not belong to app {settings.app_id}",
-                "correct APP_ID, or generate a private key on the app's settings page on GitHub and "
-                "configure that one",
+                f"{asked} was refused ({answer}): "
+                f"the private key does not belong to app {settings.app_id}",
+                "correct APP_ID, or generate a private key on the app's settings page on GitHub "
+                "and configure that one",
             )
-        return Check(name, False, f"{asked} answered {answer}", f"check GITHUB_API_URL ({ENTERPRISE_HINT})")
+        return Check(name, False, f"{asked} answered {answer}", API_FIX)
     except TransientError as exc:
         reason = re.sub(r"^GitHub get_app: | \(gave up after \d+ attempts?\)$", "", str(exc))
         if reason.startswith("network error"):
@@ -173,9 +179,9 @@ def check_github_app(settings: Settings, make_app: Callable[[Settings], Any] = _
                 name, False, f"cannot reach GITHUB_API_URL={api} ({reason})",
                 f"check GITHUB_API_URL ({ENTERPRISE_HINT}) and this machine's network or proxy",
             )
-        return Check(name, False, f"{asked} failed ({reason})", "try again later; GitHub may be down")
+        return Check(name, False, f"{asked} failed ({reason})", "try again; GitHub may be down")
     except (PermanentError, ValueError, KeyError) as exc:  # ValueError: an answer that is not JSON
-        return Check(name, False, f"{asked} failed: {exc}", f"check GITHUB_API_URL ({ENTERPRISE_HINT})")
+        return Check(name, False, f"{asked} failed: {exc}", API_FIX)
     found = f"{asked} answers app '{info.slug}' (id {info.id})"
     if info.id != settings.app_id:
         return Check(
@@ -219,7 +225,8 @@ def check_database(
         if not path.is_file():
             return Check(
                 name, False, f"{shown}: the file {path} does not exist",
-                "run `personabot db upgrade` to create it, or set DATABASE_URL to the server's database",
+                "run `personabot db upgrade` to create it, "
+                "or set DATABASE_URL to the server's database",
             )
     head = head_revision()
     store = open_store(settings.database_url)
@@ -243,15 +250,19 @@ def check_database(
         return Check(name, True, f"{shown} is reachable and at the newest migration ({head})")
     if current is None:
         return Check(
-            name, False, f"{shown} is reachable but has no tables yet (this personabot needs {head})", DB_FIX
+            name, False,
+            f"{shown} is reachable but has no tables yet (this personabot needs {head})",
+            DB_FIX,
         )
     if current not in all_revisions():
         return Check(
             name, False,
-            f"{shown} is at migration {current}, which this personabot does not know (its newest is {head})",
+            f"{shown} is at migration {current}, which this personabot does not know "
+            f"(its newest is {head})",
             "run the personabot version that migrated it, or a newer one",
         )
-    return Check(name, False, f"{shown} is at migration {current}; this personabot needs {head}", DB_FIX)
+    detail = f"{shown} is at migration {current}; this personabot needs {head}"
+    return Check(name, False, detail, DB_FIX)
 
 
 # -- 5. agent ------------------------------------------------------------------------------------
@@ -287,7 +298,8 @@ def check_agent(settings: Settings, which: Callable[[str], str | None] = shutil.
     if "/" in executable:
         # The agent starts inside each run's workspace, so a relative path is the repository's own.
         if not os.path.isabs(executable):
-            return Check(name, True, f"{runs}, a path inside each repository's checkout (not checked)")
+            detail = f"{runs}, a path inside each repository's checkout (not checked)"
+            return Check(name, True, detail)
         if os.path.isfile(executable) and os.access(executable, os.X_OK):
             return Check(name, True, f"{runs}, an executable file")
         return Check(name, False, f"{runs}, which is not an executable file", fix)
@@ -319,14 +331,17 @@ def check_personas(settings: Settings, sources: Callable[[Settings], Any] | None
             )
         return Check(name, False, str(exc), "correct the file named")
     except (OSError, UnicodeDecodeError) as exc:
-        return Check(name, False, f"cannot read {where}: {exc}", "check the folder's files and permissions")
+        fix = "check the folder's files and permissions"
+        return Check(name, False, f"cannot read {where}: {exc}", fix)
     ids = ", ".join(loaded.personas)
     if loaded.errors:
         count = len(loaded.errors)
         return Check(
             name, False,
-            f"{count} file{'s' if count != 1 else ''} with errors ({len(loaded.personas)} loaded: {ids})",
-            "correct the files listed below; `personabot personas check` also test-renders every persona",
+            f"{count} file{'s' if count != 1 else ''} with errors "
+            f"({len(loaded.personas)} loaded: {ids})",
+            "correct the files listed below; "
+            "`personabot personas check` also test-renders every persona",
             items=tuple(str(error) for error in loaded.errors),
         )
     return Check(name, True, f"{len(loaded.personas)} loaded ({ids}) from {where}")
@@ -338,7 +353,7 @@ NAMES = ("settings", "private key", "GitHub App", "database", "agent", "personas
 
 
 def iter_checks(settings: Settings) -> Iterator[Check]:
-    """The six checks in order, each as soon as it is done; GET /app only once settings and key pass."""
+    """The six checks in order, each when done; GET /app only once the settings and key pass."""
     first = [check_settings(settings), check_private_key(settings)]
     yield from first
     yield check_github_app(settings) if all(c.ok for c in first) else not_run("GitHub App")
