@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
 
 from personabot.errors import PermanentError, RateLimited, TransientError
-from personabot.github import GitHubApp, TreeEntry
+from personabot.github import GitHubApp, GitHubAPIError, TreeEntry
 from personabot.settings import Settings
 
 API = "https://api.github.com"
@@ -110,6 +110,33 @@ def test_slug_is_fetched_once_with_the_app_jwt(h: Harness) -> None:
         assert h.app.slug() == "personabot-dev"
     assert route.call_count == 1
     assert route.calls[0].request.headers["Authorization"].startswith("Bearer ")
+
+
+def test_app_info_is_not_cached_and_reports_the_id(h: Harness) -> None:
+    with respx.mock() as router:
+        route = router.get(f"{API}/app").mock(
+            return_value=httpx.Response(
+                200, json={"slug": "personabot-dev", "id": 123, "name": "Personabot Dev"}
+            )
+        )
+        info = h.app.app_info()
+        h.app.app_info()
+    assert (info.id, info.slug, info.name) == (123, "personabot-dev", "Personabot Dev")
+    assert route.call_count == 2
+
+
+def test_app_jwt_rejected_on_get_app_blames_the_credentials(h: Harness) -> None:
+    # GET /app is signed with the App's JWT: a 401 is a wrong key or APP_ID, not an uninstall.
+    with respx.mock() as router:
+        route = router.get(f"{API}/app").mock(
+            return_value=httpx.Response(401, json={"message": "A JSON web token could not be decoded"})
+        )
+        with pytest.raises(GitHubAPIError) as caught:
+            h.app.app_info()
+    assert route.call_count == 2  # one retry with a fresh JWT
+    assert caught.value.status == 401
+    assert "rejected the App's credentials" in str(caught.value)
+    assert "uninstalled" not in str(caught.value)
 
 
 def test_expired_token_is_refreshed_once(h: Harness, caplog) -> None:

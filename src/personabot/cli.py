@@ -489,6 +489,32 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 # ---- end of store and worker commands ---------------------------------------------------------
 
 
+# --- doctor: `personabot doctor` (checks in doctor.py) -------------------------------------------
+
+
+def add_doctor_commands(subparsers: Any) -> None:
+    """Register `doctor`; `subparsers` is what `ArgumentParser.add_subparsers()` returned."""
+    command = subparsers.add_parser(
+        "doctor",
+        help="check settings, key, GitHub, database, agent and personas; one line each",
+        description=(
+            "Check that this deployment can work: settings present, the private key parses, GET /app "
+            "answers with APP_ID, the database is reachable and migrated, the agent's executable is "
+            "found, the personas load. Changes nothing. Exit 0: all passed; 1: something failed."
+        ),
+    )
+    command.set_defaults(handler=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from personabot import doctor
+
+    return doctor.main(sys.stdout)
+
+
+# --- end of doctor -------------------------------------------------------------------------------
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -499,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_web_commands(subparsers)
     add_try_commands(subparsers)
     add_store_commands(subparsers)
+    add_doctor_commands(subparsers)
     return parser
 
 

@@ -75,6 +75,15 @@ class GitHubAPIError(PermanentError):
 
 
 @dataclass(frozen=True)
+class AppInfo:
+    """What `GET /app` says about the App the JWT was signed for."""
+
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Repository:
     full_name: str
     default_branch: str
@@ -265,6 +274,15 @@ class GitHubApp:
                 self._slug = str(data["slug"])
             return self._slug
 
+    def app_info(self) -> AppInfo:
+        """`GET /app`, uncached: which App GitHub thinks the configured key belongs to."""
+        data = self._client.send("get_app", "GET", "/app").json()
+        if not isinstance(data, dict) or "id" not in data:
+            raise PermanentError("GitHub get_app: the answer is not an app (no `id`)")
+        return AppInfo(
+            id=int(data["id"]), slug=str(data.get("slug") or ""), name=str(data.get("name") or "")
+        )
+
     def installation(self, installation_id: int) -> Installation:
         return Installation(self, installation_id)
 
@@ -275,6 +293,9 @@ class _Client:
     def __init__(self, app: GitHubApp, github: GitHub[Any]) -> None:
         self._app = app
         self.github = github
+        # Requests as the App itself (not an installation) are signed with the App's JWT, so a
+        # 401 there means the key or APP_ID is wrong, never an expired installation token.
+        self.as_app = isinstance(github.auth, AppAuthStrategy)
 
     @contextmanager
     def operation(self, name: str) -> Iterator[None]:
@@ -356,14 +377,16 @@ class _Client:
                 return attempt()
             except _Unauthorized as exc:
                 if refreshed:
-                    if exc.token_exchange:
-                        raise PermanentError(
+                    if exc.token_exchange or self.as_app:
+                        raise GitHubAPIError(
                             f"GitHub {operation}{what}: GitHub rejected the App's credentials "
-                            f"(401 {exc.detail}); check APP_ID and PRIVATE_KEY"
+                            f"(401 {exc.detail}); check APP_ID and PRIVATE_KEY",
+                            operation=operation, status=401, detail=exc.detail,
                         ) from None
-                    raise PermanentError(
+                    raise GitHubAPIError(
                         f"GitHub {operation}{what}: the installation token was rejected twice "
-                        f"(401 {exc.detail}); the app may have been uninstalled or suspended"
+                        f"(401 {exc.detail}); the app may have been uninstalled or suspended",
+                        operation=operation, status=401, detail=exc.detail,
                     ) from None
                 log.info("GitHub %s: 401, fetching a new token and retrying once", operation)
                 refreshed = True
