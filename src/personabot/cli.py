@@ -20,7 +20,7 @@ from personabot.personas import (
     render_prompt,
     render_title,
 )
-from personabot.settings import Settings, load_settings
+from personabot.settings import Settings, load_settings, settings_error_text
 
 # --- personas ---------------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ def add_web_commands(subparsers: Any) -> None:
     serve.set_defaults(handler=_serve)
 
 
-def _fail(message: str) -> int:
+def _serve_fail(message: str) -> int:
     print(f"personabot serve: {message}", file=sys.stderr)
     return 2
 
@@ -217,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             webhook_secret(settings)
     except (setup.SetupNotAllowed, WebhookSecretMissing) as exc:
-        return _fail(str(exc))
+        return _serve_fail(str(exc))
     try:
         store = Store(settings.database_url)
         store.upgrade()  # idempotent; safe when a worker process starts at the same time
@@ -225,7 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.prepare()
         app = server.app()
     except (PermanentError, setup.SetupError) as exc:
-        return _fail(str(exc))
+        return _serve_fail(str(exc))
     if server.setup_mode:
         print(f"personabot: setup mode: open {settings.url}/ to register the GitHub App", file=sys.stderr)
     uvicorn.run(
@@ -503,12 +503,16 @@ def add_doctor_commands(subparsers: Any) -> None:
             "found, the personas load. Changes nothing. Exit 0: all passed; 1: something failed."
         ),
     )
-    command.set_defaults(handler=_doctor)
+    # Doctor reads the settings itself: unreadable settings are one of the things it reports.
+    command.set_defaults(handler=_doctor, reads_own_settings=True)
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    import logging
+
     from personabot import doctor
 
+    logging.getLogger().setLevel(logging.WARNING)  # the report is the output; progress logs are noise
     return doctor.main(sys.stdout)
 
 
@@ -536,10 +540,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "reads_own_settings", False):
+        return int(args.handler(args) or 0)
     try:
         args.settings = load_settings()  # read once; every command takes them from here
         configure_logging(args.settings)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        print(f"personabot: invalid settings: {settings_error_text(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"personabot: invalid settings: {exc}", file=sys.stderr)
         return 2
     return int(args.handler(args) or 0)

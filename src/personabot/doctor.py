@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from .errors import PermanentError, TransientError
-from .settings import Settings, load_settings
+from personabot.errors import PermanentError, TransientError
+from personabot.settings import Settings, load_settings, settings_error_text
 
 NOT_RUN_FIX = "fix the checks above first"
 ENTERPRISE_HINT = "GitHub Enterprise Server: https://HOST/api/v3"
@@ -71,11 +71,7 @@ def check_settings(settings: Settings) -> Check:
 
 def check_unreadable_settings(error: ValidationError) -> Check:
     """Settings that cannot be parsed: names the variables, never their values (may be secret)."""
-    problems = [
-        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
-        for e in error.errors()
-    ]
-    return Check("settings", False, "; ".join(problems), "correct it in the environment or in .env")
+    return Check("settings", False, settings_error_text(error), "correct it in the environment or in .env")
 
 
 def _and(names: Sequence[str]) -> str:

@@ -38,7 +38,7 @@ LEVELS = {
 # uvicorn's loggers otherwise print with their own handlers and format.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # One INFO line per HTTP request is noise at `info`; they show at `debug`.
-CHATTY_LOGGERS = ("httpx", "httpcore", "hishel")
+CHATTY_LOGGERS = ("httpx", "httpcore", "hishel", "alembic")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("personabot_log_context", default=_EMPTY)

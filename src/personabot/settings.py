@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         return self.app_id is not None and (
             self.private_key is not None or self.private_key_path is not None
         )
+
+
+def settings_error_text(error: ValidationError) -> str:
+    """What is wrong with the settings, naming the variables but never their values (may be secret)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
