@@ -548,41 +548,57 @@ class Installation:
         max_files: int = DEFAULT_MAX_PERSONA_FILES,
         suffix: str = ".md",
     ) -> dict[str, str]:
-        """{path relative to `directory`: text} of the `suffix` files under it (recursively).
+        """{path relative to `directory`: text} of the `suffix` files under it (recursively)."""
+        return self.list_files_in(repo, [directory], ref, max_files=max_files, suffix=suffix)[directory]
 
-        One recursive tree listing, then one blob per matching file. A missing directory gives {};
-        more than `max_files` matching files is an error rather than a silent cut.
+    def list_files_in(
+        self,
+        repo: str,
+        directories: Sequence[str],
+        ref: str,
+        *,
+        max_files: int = DEFAULT_MAX_PERSONA_FILES,
+        suffix: str = ".md",
+    ) -> dict[str, dict[str, str]]:
+        """For each directory, {path relative to it: text} of the `suffix` files under it.
+
+        One recursive tree listing for all of them (a personas folder and the blocks beside it
+        cost one request, not two), then one blob per matching file. A missing directory gives {};
+        more than `max_files` matching files in one directory is an error rather than a silent cut.
         """
-        directory = directory.strip("/")
-        what = f" ({repo}: {directory}@{ref})"
+        what = f" ({repo}: {', '.join(directories)}@{ref})"
         response = self._api.send(
             "list_files", "GET", f"{_repo_path(repo)}/git/trees/{_q(ref)}",
             params={"recursive": "1"}, expect=(404,), what=what,
         )
         if response.status_code == 404:
-            return {}
+            return {directory: {} for directory in directories}
         data = response.json()
-        if data.get("truncated"):
-            paths = self._walk_contents(repo, directory, ref, what, max_files, suffix)
-        else:
-            prefix = directory + "/"
-            paths = [
-                (str(item["path"]), str(item["sha"]))
-                for item in data.get("tree", [])
-                if item.get("type") == "blob"
-                and str(item.get("path", "")).startswith(prefix)
-                and str(item["path"]).endswith(suffix)
-            ]
-        if len(paths) > max_files:
-            raise PermanentError(
-                f"{repo}: {directory} holds {len(paths)} {suffix} files at {ref}; "
-                f"at most {max_files} are read"
-            )
-        files: dict[str, str] = {}
-        for path, sha in sorted(paths):
-            relative = str(PurePosixPath(path).relative_to(directory))
-            files[relative] = _text(self._blob(repo, sha, what), f"{repo}: {path}")
-        return files
+        result: dict[str, dict[str, str]] = {}
+        for directory in directories:
+            clean = directory.strip("/")
+            if data.get("truncated"):
+                paths = self._walk_contents(repo, clean, ref, what, max_files, suffix)
+            else:
+                prefix = clean + "/"
+                paths = [
+                    (str(item["path"]), str(item["sha"]))
+                    for item in data.get("tree", [])
+                    if item.get("type") == "blob"
+                    and str(item.get("path", "")).startswith(prefix)
+                    and str(item["path"]).endswith(suffix)
+                ]
+            if len(paths) > max_files:
+                raise PermanentError(
+                    f"{repo}: {clean} holds {len(paths)} {suffix} files at {ref}; "
+                    f"at most {max_files} are read"
+                )
+            files: dict[str, str] = {}
+            for path, sha in sorted(paths):
+                relative = str(PurePosixPath(path).relative_to(clean))
+                files[relative] = _text(self._blob(repo, sha, what), f"{repo}: {path}")
+            result[directory] = files
+        return result
 
     def _walk_contents(
         self, repo: str, directory: str, ref: str, what: str, max_files: int, suffix: str

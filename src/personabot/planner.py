@@ -25,7 +25,7 @@ class RepositoryReader(Protocol):
 
     def get_file_text(self, repo: str, path: str, ref: str) -> str | None: ...
 
-    def list_files(self, repo: str, directory: str, ref: str) -> dict[str, str]: ...
+    def list_files_in(self, repo: str, directories: Sequence[str], ref: str) -> dict[str, dict[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,12 @@ class RepositorySetup:
 def repository_personas_files(reader: RepositoryReader, repo: str, config: RepoConfig, ref: str) -> dict[str, str]:
     """The repository's persona files, with a `blocks/` folder beside `personas_dir` included."""
     directory = config.personas_dir.strip("/")
-    files = dict(reader.list_files(repo, directory, ref))
     parent = str(PurePosixPath(directory).parent)
-    if parent not in ("", "."):
-        sibling = reader.list_files(repo, f"{parent}/blocks", ref)
-        files.update({f"../blocks/{path}": text for path, text in sibling.items() if "/" not in path})
+    sibling = f"{parent}/blocks" if parent not in ("", ".") else None
+    found = reader.list_files_in(repo, [directory, *([sibling] if sibling else [])], ref)
+    files = dict(found[directory])
+    if sibling is not None:
+        files.update({f"../blocks/{path}": text for path, text in found[sibling].items() if "/" not in path})
     return files
 
 
