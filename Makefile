@@ -21,6 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/intake.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:
