@@ -20,7 +20,7 @@ import respx
 from personabot.errors import TransientError
 from tests.conftest import load_fixture
 from tests.fakegithub import FakeGitHub
-from tests.harness import CONFIG_PUSH, Harness
+from tests.harness import CONFIG_PUSH, Claimed, Harness
 
 @pytest.fixture
 def h(tmp_path: Path, pem: str) -> Iterator[Harness]:
@@ -364,3 +364,31 @@ def test_moved_branch_is_a_transient_error_not_a_force_push(h: Harness) -> None:
     with pytest.raises(TransientError, match="moved during the run"):
         h.run(h.push_spec())
     assert len(h.fake.pulls) == 1
+
+
+def test_a_retried_run_keeps_one_status_comment(h: Harness) -> None:
+    spec = h.label_spec()
+    h.fake.fail_next(500, match="/tarball/", times=4)  # every in-process retry fails: the worker retries later
+    with pytest.raises(TransientError):
+        h.runner()(Claimed(7, spec, 0))
+    [comment] = h.fake.comments.values()
+    assert "is working on this (run 7)" in comment.body
+    h.agent_does(write={"a.txt": "a\n"})
+    outcome = h.runner()(Claimed(7, spec, 1))
+    assert outcome.status == "succeeded"
+    [comment] = h.fake.comments.values()  # the same comment, edited
+    assert f"opened #{outcome.pr_number}" in comment.body
+    assert len([r for r in h.fake.reactions if r[2] == "eyes"]) == 1
+
+
+def test_dedupe_false_opens_a_new_branch_and_pr_every_run(h: Harness) -> None:
+    persona = b"---\nid: scout\ndedupe: false\n---\nLook around.\n"
+    config = CONFIG_PUSH + "  scout:\n    on: [push]\n"
+    h.fake.set_branch("master", {**h.fake.files("master"), ".github/personas/scout.md": ("100644", persona),
+                                 ".github/personabot.yml": ("100644", config.encode())})
+    h.agent_does(write={"notes.txt": "n\n"})
+    payload = load_fixture("push/payload.json", ref="refs/heads/master", after="1" * 40, deleted=False)
+    specs = {spec.persona: spec for spec in h.plan("push", payload)}
+    first, second = h.run(specs["scout"]), h.run(specs["scout"])
+    assert first.branch == "personabot/scout/1" and second.branch == "personabot/scout/2"
+    assert first.pr_number != second.pr_number and len(h.fake.open_pulls()) == 2

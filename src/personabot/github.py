@@ -878,6 +878,21 @@ class Installation:
         ).json()
         return int(data["id"])
 
+    def find_comment(self, repo: str, issue: int, marker: str) -> int | None:
+        """The id of the issue's first comment containing `marker` (the app's own hidden marker)."""
+        url: str | None = f"{_repo_path(repo)}/issues/{issue}/comments"
+        params: dict[str, Any] | None = {"per_page": 100}
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            response = self._api.send("find_comment", "GET", url, params=params, what=f" ({repo}#{issue})")
+            for item in response.json():
+                if marker in str(item.get("body") or ""):
+                    return int(item["id"])
+            url = self._next_page(response)
+            params = None  # the next link carries the query
+        return None
+
     def update_comment(self, repo: str, comment_id: int, body: str) -> None:
         self._api.send(
             "update_comment", "PATCH", f"{_repo_path(repo)}/issues/comments/{comment_id}",

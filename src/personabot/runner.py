@@ -313,9 +313,15 @@ class _Run:
                 self.gh.add_reaction(self.repo, comment_id=self.spec.comment_id, content="eyes")
             else:
                 self.gh.add_reaction(self.repo, issue=self.spec.issue_number, content="eyes")
-        self.status_comment = self.gh.create_comment(
-            self.repo, self.spec.issue_number, self._status_text(f"{self.persona_label} is working on this (run {self.run_id}).")
-        )
+        working = self._status_text(f"{self.persona_label} is working on this (run {self.run_id}).")
+        if self.attempts > 0:
+            # A retry of this run: edit the comment the first attempt wrote instead of adding one.
+            marker = status_marker(self.spec.persona, self.run_id)
+            self.status_comment = self.gh.find_comment(self.repo, self.spec.issue_number, marker)
+            if self.status_comment is not None:
+                self.gh.update_comment(self.repo, self.status_comment, working)
+                return
+        self.status_comment = self.gh.create_comment(self.repo, self.spec.issue_number, working)
 
     def _work(self, persona: Persona, setup: RepositorySetup, default_branch: str) -> RunOutcome:
         config = setup.config
