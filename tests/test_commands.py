@@ -1,0 +1,85 @@
+"""The README's long-running commands, as a user starts them: `make run` and `personabot worker`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PROJECT
+
+CLEAN = {k: v for k, v in os.environ.items()
+         if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "DATABASE_URL", "PERSONABOT_AGENT")}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        pytest.fail(f"did not stop on SIGTERM:\n{out}")
+    return process.returncode, out
+
+
+@pytest.mark.slow
+def test_make_run_starts_the_server_in_setup_mode(tmp_path: Path) -> None:
+    if (PROJECT / ".env").exists():
+        pytest.skip("a developer .env would configure this server")
+    port = free_port()
+    env = CLEAN | {"PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    process = subprocess.Popen(["make", "run"], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "make run did not answer within 60 s"
+                time.sleep(0.3)
+        assert page.status_code == 200 and "Register GitHub App" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True}
+    finally:
+        _, out = stop(process)
+    assert "setup mode" in out
+
+
+@pytest.mark.slow
+def test_worker_command_runs_until_sigterm(tmp_path: Path, pem: str) -> None:
+    database = tmp_path / "p.db"
+    env = CLEAN | {
+        "APP_ID": "1", "PRIVATE_KEY": pem, "DATABASE_URL": f"sqlite:///{database}",
+        "PERSONABOT_AGENT": "command", "PERSONABOT_AGENT_COMMAND": f"{sys.executable} -c pass",
+        "LOG_FORMAT": "json",
+    }
+    script = Path(sys.executable).with_name("personabot")
+    process = subprocess.Popen([str(script), "worker", "--concurrency", "1", "--grace", "5"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not database.exists():
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    assert process.poll() is None  # still working, waiting for deliveries
+    code, out = stop(process)
+    assert code == 0, out
+    assert pem.splitlines()[1] not in out
