@@ -209,7 +209,7 @@ class FakeGitHub:
         if path == "/app" and method == "GET":
             self._require_jwt(request)
             return _json({"id": self.app_id, "slug": self.slug, "name": self.slug})
-        if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
+        if re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
             self._require_jwt(request)
             self.tokens_issued += 1
             return _json({"token": f"ghs_faketoken{self.tokens_issued:04d}xxxxxxxxxxxxxxxxxxxxxx",

@@ -73,7 +73,7 @@ class SQLiteRecorder:
                 " FROM deliveries ORDER BY rowid"
             )
             names = [d[0] for d in cursor.description]
-            result = [dict(zip(names, row)) for row in cursor.fetchall()]
+            result = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         for row in result:
             row["payload"] = json.loads(row["payload"])
         return result

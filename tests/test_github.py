@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import httpx
@@ -293,7 +293,7 @@ def test_primary_rate_limit_defers_until_reset(h: Harness) -> None:
         with pytest.raises(RateLimited) as caught:
             h.inst().get_repository(REPO)
     assert route.call_count == 1 and h.sleeps == []
-    assert caught.value.reset_at == datetime.fromtimestamp(reset, tz=timezone.utc)
+    assert caught.value.reset_at == datetime.fromtimestamp(reset, tz=UTC)
 
 
 def test_client_errors_name_the_operation(h: Harness) -> None:

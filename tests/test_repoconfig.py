@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from pydantic import ValidationError
 
 from personabot.errors import PermanentError
 from personabot.repoconfig import (
@@ -272,9 +273,9 @@ def test_alias_bombs_do_not_explode() -> None:
 
 def test_config_is_immutable() -> None:
     config = parse_repo_config(DOCUMENTED)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.draft = True  # type: ignore[misc]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.limits.open_prs = 9  # type: ignore[misc]
 
 

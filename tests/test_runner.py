@@ -65,7 +65,7 @@ def test_push_opens_a_pr_with_one_verified_commit(h: Harness) -> None:
     [pr] = h.fake.open_pulls()
     assert (pr.title, pr.head, pr.base, pr.draft) == (builder_title(), "personabot/builder", "master", False)
     assert pr.body.startswith("Adds a schema with constraints.")
-    assert f"<!-- personabot:persona=builder key=Codertocat/Hello-World:builder run=1 -->" in pr.body
+    assert "<!-- personabot:persona=builder key=Codertocat/Hello-World:builder run=1 -->" in pr.body
     assert "Closes #" not in pr.body
     assert not h.fake.comments  # push runs have no issue to report on
 

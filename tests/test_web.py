@@ -11,8 +11,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -188,10 +188,10 @@ def _primary_reset(response: httpx.Response) -> datetime | None:
     if response.headers.get("x-ratelimit-remaining") != "0":
         return None
     try:
-        return datetime.fromtimestamp(int(response.headers["x-ratelimit-reset"]), tz=timezone.utc)
+        return datetime.fromtimestamp(int(response.headers["x-ratelimit-reset"]), tz=UTC)
     except (KeyError, ValueError):
         # GitHub always sends the header; without it, an hour is the documented window.
-        return datetime.fromtimestamp(time.time() + 3600, tz=timezone.utc)
+        return datetime.fromtimestamp(time.time() + 3600, tz=UTC)
 
 
 class _Retry(Exception):
