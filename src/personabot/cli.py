@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -171,11 +171,16 @@ def add_personas_commands(subparsers: argparse._SubParsersAction) -> None:  # ty
 # --- web commands: `personabot serve` ------------------------------------------------------------
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than `minimum`, with a message naming the bound."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
 
 
 def add_web_commands(subparsers: Any) -> None:
@@ -186,7 +191,7 @@ def add_web_commands(subparsers: Any) -> None:
         description="Run the web server and N worker slots in one process. Needs WEBHOOK_SECRET.",
     )
     serve.add_argument(
-        "--workers", type=_non_negative, default=2, metavar="N",
+        "--workers", type=_at_least(0), default=2, metavar="N",
         help="worker slots in this process (default 2; 0 = web only, as in the Procfile)",
     )
     serve.add_argument("--host", default=None, metavar="H", help="listen address (default HOST, 0.0.0.0)")
@@ -244,13 +249,6 @@ def _serve(args: argparse.Namespace) -> int:
 # --- try: `personabot try` (logic in trylocal.py) -----------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
 def add_try_commands(subparsers: Any) -> None:
     """Register `try`; `subparsers` is what `ArgumentParser.add_subparsers()` returned."""
     command = subparsers.add_parser(
@@ -269,7 +267,7 @@ def add_try_commands(subparsers: Any) -> None:
     command.add_argument("--issue-title", metavar="T", help="run as if labelled on an issue with this title")
     command.add_argument("--issue-body", metavar="B", help="that issue's body")
     command.add_argument(
-        "--issue-number", type=_positive_int, metavar="N",
+        "--issue-number", type=_at_least(1), metavar="N",
         help="that issue's number (the PR body then says `Closes #N`)",
     )
     command.add_argument("--keep", action="store_true", help="keep the copy and print its path")
