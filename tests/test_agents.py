@@ -276,3 +276,29 @@ def test_redact_literal_secrets_including_escaped_newlines() -> None:
     assert "hook-secret-123" not in out and "fakefake" not in out
     assert out.endswith("c=ok")
     assert redact("about a cab", secrets=["ab"]) == "about a cab"  # too short to be a secret
+
+
+def test_stop_all_agents_ends_running_agents_at_shutdown(tmp_path: Path, workspace: Path) -> None:
+    import threading
+
+    from personabot.agents import stop_all_agents
+
+    started = tmp_path / "started"
+    argv = script(tmp_path, "long.py", f"""
+        import time
+        open({str(started)!r}, "w").write("yes")
+        time.sleep(120)
+    """)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(CommandAgent(argv).run("", workspace, timeout=120)))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not started.exists():
+        assert time.monotonic() < deadline, "the agent never started"
+        time.sleep(0.05)
+    assert stop_all_agents() == 1
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    [result] = results
+    assert result.status == "failed" and result.exit_code == -15
+    assert stop_all_agents() == 0  # nothing left running

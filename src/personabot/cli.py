@@ -478,7 +478,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             grace_seconds=args.grace,
         )
-        worker.run()
+        if worker.run():
+            from personabot.agents import stop_all_agents
+
+            stop_all_agents()  # runs were released after the grace period: end their agents too
         return 0
 
     return _store_command(args, action)

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from personabot import metrics, setup
+from personabot.agents import stop_all_agents
 from personabot.errors import PermanentError
 from personabot.settings import Settings
 from personabot.store import Store
@@ -139,4 +140,5 @@ class Server:
             released = self.worker.stop()
             if released:
                 log.info("released runs %s back to the queue", released)
+                stop_all_agents()  # their agents must not outlive this process
             self.worker = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shlex
 
-from ..errors import PermanentError
-from ..settings import Settings
+from personabot.errors import PermanentError
+from personabot.settings import Settings
 from .base import Agent, AgentResult, AgentStatus, redact
-from .command import FORBIDDEN_ENV, CommandAgent
+from .command import FORBIDDEN_ENV, CommandAgent, stop_all_agents
 from .presets import PRESETS
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "agent_from_settings",
     "redact",
     "settings_secrets",
+    "stop_all_agents",
 ]
 
 

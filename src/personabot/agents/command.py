@@ -173,6 +173,23 @@ class CommandAgent:
             message = f"personabot: could not start the agent {argv[0]!r}: {exc.strerror or exc}"
             return AgentResult("failed", "", redact(message, secrets), None, time.monotonic() - started)
 
+        with _live_lock:
+            _live_groups.add(proc.pid)
+        try:
+            return self._supervise(proc, prompt, timeout, summary_file, secrets, started)
+        finally:
+            with _live_lock:
+                _live_groups.discard(proc.pid)
+
+    def _supervise(
+        self,
+        proc: subprocess.Popen[bytes],
+        prompt: str,
+        timeout: float,
+        summary_file: Path,
+        secrets: list[str],
+        started: float,
+    ) -> AgentResult:
         output = _TailBuffer(self._output_cap)
         assert proc.stdin is not None and proc.stdout is not None
         writer = threading.Thread(target=_feed, args=(proc.stdin, prompt), daemon=True)
@@ -212,6 +229,25 @@ class CommandAgent:
             exit_code=proc.returncode,
             duration=time.monotonic() - started,
         )
+
+
+# Process groups of agents running now, so a stopping worker can end them: their threads are left
+# behind after the grace period, and an agent in its own session would outlive the process.
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def stop_all_agents() -> int:
+    """SIGTERM every running agent's process group (at shutdown); returns how many were signalled.
+
+    The runs that own them were already released to the queue; their threads see a failed agent
+    and their outcome is discarded because the worker no longer holds the lease.
+    """
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    return len(groups)
 
 
 def _feed(stream, prompt: str) -> None:  # type: ignore[no-untyped-def]
