@@ -177,6 +177,13 @@ class CommandAgent:
             _live_groups.add(proc.pid)
         try:
             return self._supervise(proc, prompt, timeout, summary_file, secrets, started)
+        except BaseException:
+            # Ctrl-C in `personabot try`, or the worker shutting down, at any point after the start:
+            # the agent runs in its own session, so no signal reaches it by itself; it must not
+            # outlive us in a removed folder.
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         finally:
             with _live_lock:
                 _live_groups.discard(proc.pid)
@@ -197,18 +204,11 @@ class CommandAgent:
         writer.start()
         reader.start()
 
-        try:
-            timed_out = not _wait_unreaped(proc.pid, timeout)
-            if timed_out:
-                log.warning("agent exceeded %.0fs: terminating its process group", timeout)
-                _signal_group(proc.pid, signal.SIGTERM)
-                _wait_unreaped(proc.pid, self._kill_grace)
-        except BaseException:
-            # Ctrl-C in `personabot try`, or the worker shutting down: the agent runs in its own
-            # session, so no signal reaches it by itself; it must not outlive us in a removed folder.
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
+        timed_out = not _wait_unreaped(proc.pid, timeout)
+        if timed_out:
+            log.warning("agent exceeded %.0fs: terminating its process group", timeout)
+            _signal_group(proc.pid, signal.SIGTERM)
+            _wait_unreaped(proc.pid, self._kill_grace)
         # Whatever the agent left running (background servers, watchers) goes with it. The leader
         # is not reaped yet, so its process group id cannot have been reused by now.
         _signal_group(proc.pid, signal.SIGKILL)
