@@ -392,3 +392,16 @@ def test_dedupe_false_opens_a_new_branch_and_pr_every_run(h: Harness) -> None:
     first, second = h.run(specs["scout"]), h.run(specs["scout"])
     assert first.branch == "personabot/scout/1" and second.branch == "personabot/scout/2"
     assert first.pr_number != second.pr_number and len(h.fake.open_pulls()) == 2
+
+
+def test_a_label_still_runs_after_its_pr_was_closed_building_on_that_branch(h: Harness) -> None:
+    h.agent_does(write={"a.txt": "a\n"})
+    first = h.run(h.label_spec())
+    old_head = h.fake.refs["personabot/builder/issue-1"]
+    h.fake.pulls[first.pr_number].state = "closed"
+    h.agent_does(write={"b.txt": "b\n"})
+    again = h.run(h.label_spec())
+    assert again.status == "succeeded" and again.pr_number != first.pr_number
+    head = h.fake.refs["personabot/builder/issue-1"]
+    assert h.fake.commits[head].parents == [old_head]  # a fast-forward on the closed PR's branch
+    assert not h.fake.calls("DELETE", r"/git/refs/")
