@@ -33,11 +33,12 @@ ZERO = "0" * 40
 
 @dataclass(frozen=True)
 class StandInPersona:
-    """The three attributes planning may use (personas.Persona has more)."""
+    """The attributes planning may use (personas.Persona has more)."""
 
     id: str
     automation_mode: str = "AUTO_CREATE_PR"
     enabled: bool = True
+    require_plan_approval: bool = False
 
 
 PERSONAS = {
@@ -511,6 +512,18 @@ def test_manual_persona_is_not_run_by_push() -> None:
     assert reason_of(plan("push", pushed(), manual, PERSONAS, APP)) == (
         "persona 'scribe' has automation_mode MANUAL: it runs only when asked by label or comment"
     )
+
+
+def test_plan_approval_persona_runs_only_when_a_person_asks() -> None:
+    careful = config("personas:\n  careful:\n    on: [push, label]\n")
+    personas = {"careful": StandInPersona("careful", require_plan_approval=True)}
+    assert reason_of(plan("push", pushed(), careful, personas, APP)) == (
+        "persona 'careful' has require_plan_approval: it runs only when asked by label or comment"
+    )
+    labeled = load("issues/labeled.payload.json")
+    labeled["label"] = {**labeled["label"], "name": "persona:careful"}
+    [spec] = plan("issues", labeled, careful, personas, APP)
+    assert (spec.persona, spec.trigger) == ("careful", "label")
 
 
 def test_push_skips_disabled_false_and_unknown_personas_and_runs_the_rest() -> None:

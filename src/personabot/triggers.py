@@ -43,6 +43,9 @@ class PersonaLike(Protocol):
     @property
     def enabled(self) -> bool: ...
 
+    @property
+    def require_plan_approval(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class AppIdentity:
@@ -438,6 +441,12 @@ class _Planner:
             self.reasons.append(
                 f"persona '{persona_id}' has automation_mode {mode}: "
                 "it runs only when asked by label or comment"
+            )
+            return False
+        if trigger in _AUTOMATIC and persona.require_plan_approval:
+            # A label or comment is a person asking for this run; nothing else approves it.
+            self.reasons.append(
+                f"persona '{persona_id}' has require_plan_approval: it runs only when asked by label or comment"
             )
             return False
         return True
