@@ -199,14 +199,7 @@ def main() -> int:
 
     payload = json.loads(FIXTURE.read_text(encoding="utf-8")) | {"installation": {"id": 4242}}
     body = json.dumps(payload).encode()
-    try:
-        import personabot.store  # noqa: F401
-
-        recorder = "store"
-        recorder_name = "personabot.store.Store (SQLite, temp file)"
-    except ImportError:
-        recorder = "sqlite"
-        recorder_name = "tests/sqlite_recorder.SQLiteRecorder (personabot.store not importable)"
+    recorder_name = "personabot.store.Store (SQLite, temp file)"
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start "
           "(the client runs on the same machine and competes with the server for CPU)")
@@ -220,7 +213,6 @@ def main() -> int:
             "WEBHOOK_SECRET": SECRET,
             "WEBHOOK_PATH": HOOK,
             "DATABASE_URL": f"sqlite:///{db}",
-            "BENCH_RECORDER": recorder,
         }
         app_burst, app_steady = measure("intake_apps:personabot_app", env, args, body)
         with sqlite3.connect(db) as conn:

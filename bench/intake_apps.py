@@ -1,13 +1,10 @@
 """The two ASGI apps `bench/intake.py` serves with uvicorn (`--factory --app-dir bench`).
 
-Settings come from the environment the benchmark gives the server process: WEBHOOK_SECRET,
-DATABASE_URL (sqlite:///<temp file>) and BENCH_RECORDER ("store" or "sqlite").
+Settings come from the environment the benchmark gives the server process: WEBHOOK_SECRET and
+DATABASE_URL (sqlite:///<temp file>).
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,26 +15,18 @@ from personabot.settings import load_settings
 from personabot.web import DeliveryRecorder, create_app, verify_signature, webhook_secret
 
 
-def _recorder(kind: str, database_url: str) -> DeliveryRecorder:
-    if kind == "store":
-        from personabot.store import Store
+def _store(database_url: str) -> DeliveryRecorder:
+    from personabot.store import Store
 
-        store = Store(database_url)
-        store.upgrade()
-        return store
-    # Until the real store is merged: the SQLite recorder the web tests use.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from sqlite_recorder import SQLiteRecorder
-
-    return SQLiteRecorder(database_url.removeprefix("sqlite:///"))
+    store = Store(database_url)
+    store.upgrade()
+    return store
 
 
 def personabot_app() -> Starlette:
-    """The real intake: personabot.web.create_app with a SQLite-backed recorder."""
-    import os
-
+    """The real intake: personabot.web.create_app with the real store on SQLite."""
     settings = load_settings()
-    return create_app(settings, _recorder(os.environ["BENCH_RECORDER"], settings.database_url))
+    return create_app(settings, _store(settings.database_url))
 
 
 def baseline_app() -> Starlette:

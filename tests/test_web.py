@@ -1,7 +1,6 @@
 """Webhook intake through the real ASGI app, and one real uvicorn server.
 
-Recording goes to a real SQLite database (tests/sqlite_recorder.py) so duplicate detection is the
-database's, as it will be with the real store.
+Recording goes to the real store on SQLite, so duplicate detection is the database's.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlite_recorder import SQLiteRecorder
 
 from tests import serving
 from tests.serving import serve_in_thread
 from starlette.applications import Starlette
 
 from personabot.settings import Settings
+from personabot.store import Store
 from personabot.web import (
     ACTED_ON_EVENTS,
     MAX_BODY_BYTES,
@@ -33,6 +32,19 @@ from personabot.web import (
     delivery_facts,
     verify_signature,
 )
+
+
+class StoreRecorder(Store):
+    """The real store, plus a look at what it recorded (the fields the intake fills in)."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        found = [self.get_delivery(info.id) for info in reversed(self.list_deliveries(limit=1000))]
+        return [
+            {"id": d.id, "event": d.event, "action": d.action, "installation_id": d.installation_id,
+             "repository": d.repository, "payload": dict(d.payload), "status": d.status, "reason": d.reason}
+            for d in found
+            if d is not None
+        ]
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "github-webhooks"
 SECRET = "It's a Secret to Everybody"
@@ -63,14 +75,15 @@ def settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[SQLiteRecorder]:
-    rec = SQLiteRecorder(tmp_path / "deliveries.db")
+def recorder(tmp_path: Path) -> Iterator[StoreRecorder]:
+    rec = StoreRecorder(f"sqlite:///{tmp_path / 'deliveries.db'}")
+    rec.upgrade()
     yield rec
     rec.close()
 
 
 @pytest.fixture
-def app(recorder: SQLiteRecorder) -> Starlette:
+def app(recorder: StoreRecorder) -> Starlette:
     return create_app(settings(), recorder)
 
 
@@ -159,7 +172,7 @@ MATRIX = {
 
 @pytest.mark.parametrize("case", list(MATRIX))
 def test_bad_signature_is_401_and_nothing_is_stored(
-    case: str, app: Starlette, recorder: SQLiteRecorder
+    case: str, app: Starlette, recorder: StoreRecorder
 ) -> None:
     headers = MATRIX[case](LABELED_BODY)
     body = LABELED_BODY + b" " if case == "body-altered" else LABELED_BODY
@@ -170,7 +183,7 @@ def test_bad_signature_is_401_and_nothing_is_stored(
 
 
 def test_correct_signature_stores_the_fixture_with_its_facts(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     delivery = str(uuid.uuid4())
     response = post(app, LABELED_BODY, github_headers(LABELED_BODY, "issues", delivery))
@@ -185,7 +198,7 @@ def test_correct_signature_stores_the_fixture_with_its_facts(
     assert row["payload"] == LABELED
 
 
-def test_installation_event_names_no_repository(app: Starlette, recorder: SQLiteRecorder) -> None:
+def test_installation_event_names_no_repository(app: Starlette, recorder: StoreRecorder) -> None:
     body = (FIXTURES / "installation" / "created.payload.json").read_bytes()
     assert post(app, body, github_headers(body, "installation")).status_code == 202
     [row] = recorder.rows()
@@ -194,7 +207,7 @@ def test_installation_event_names_no_repository(app: Starlette, recorder: SQLite
 
 
 def test_push_without_installation_or_action_is_stored_with_nulls(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     body = (FIXTURES / "push" / "payload.json").read_bytes()
     assert post(app, body, github_headers(body, "push")).status_code == 202
@@ -219,7 +232,7 @@ class CountingBody:
 
 
 def test_declared_length_over_the_cap_is_413_before_reading(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     body = CountingBody(chunks=26)
     headers = github_headers(b"") | {"Content-Length": str(26 * 1024 * 1024)}
@@ -231,7 +244,7 @@ def test_declared_length_over_the_cap_is_413_before_reading(
 
 
 def test_chunked_body_over_the_cap_is_413_and_reading_stops(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     body = CountingBody(chunks=40)
     response = post(app, body, github_headers(b""))  # type: ignore[arg-type]
@@ -240,7 +253,7 @@ def test_chunked_body_over_the_cap_is_413_and_reading_stops(
     assert recorder.rows() == []
 
 
-def test_a_body_of_exactly_the_cap_is_read(app: Starlette, recorder: SQLiteRecorder) -> None:
+def test_a_body_of_exactly_the_cap_is_read(app: Starlette, recorder: StoreRecorder) -> None:
     body = b" " * (MAX_BODY_BYTES - 2) + b"[]"
     response = post(app, body, github_headers(body))
     assert response.status_code == 400  # read and verified, then refused as not an object
@@ -267,7 +280,7 @@ def test_content_length_that_is_not_a_number_is_400(app: Starlette, declared: by
 
 @pytest.mark.parametrize("header", ["X-GitHub-Event", "X-GitHub-Delivery"])
 def test_missing_github_header_is_400(
-    header: str, app: Starlette, recorder: SQLiteRecorder
+    header: str, app: Starlette, recorder: StoreRecorder
 ) -> None:
     headers = github_headers(LABELED_BODY)
     del headers[header]
@@ -289,7 +302,7 @@ def test_missing_github_header_is_400(
     ],
 )
 def test_body_that_is_not_a_json_object_is_400(
-    body: bytes, message: str, app: Starlette, recorder: SQLiteRecorder
+    body: bytes, message: str, app: Starlette, recorder: StoreRecorder
 ) -> None:
     response = post(app, body, github_headers(body))
     assert response.status_code == 400
@@ -297,7 +310,7 @@ def test_body_that_is_not_a_json_object_is_400(
     assert recorder.rows() == []
 
 
-def test_ping_answers_ok_and_stores_nothing(app: Starlette, recorder: SQLiteRecorder) -> None:
+def test_ping_answers_ok_and_stores_nothing(app: Starlette, recorder: StoreRecorder) -> None:
     body = (FIXTURES / "ping" / "with-app_id.payload.json").read_bytes()
     response = post(app, body, github_headers(body, "ping"))
     assert response.status_code == 200
@@ -313,7 +326,7 @@ def test_unsigned_ping_is_refused(app: Starlette) -> None:
 
 
 def test_redelivery_is_200_duplicate_and_stored_once(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     delivery = str(uuid.uuid4())
     headers = github_headers(LABELED_BODY, "issues", delivery)
@@ -325,7 +338,7 @@ def test_redelivery_is_200_duplicate_and_stored_once(
 
 
 def test_event_the_app_never_acts_on_is_recorded_as_ignored(
-    app: Starlette, recorder: SQLiteRecorder
+    app: Starlette, recorder: StoreRecorder
 ) -> None:
     body = json.dumps({"action": "created", "repository": {"full_name": "o/r"}}).encode()
     response = post(app, body, github_headers(body, "star"))
@@ -364,22 +377,22 @@ def test_errors_outside_the_webhook_route_are_json(app: Starlette) -> None:
     assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
 
 
-def test_webhook_path_follows_settings(recorder: SQLiteRecorder) -> None:
+def test_webhook_path_follows_settings(recorder: StoreRecorder) -> None:
     app = create_app(settings(webhook_path="/hooks/github"), recorder)
     response = call(app, "POST", "/hooks/github", content=LABELED_BODY, headers=github_headers(LABELED_BODY))
     assert response.status_code == 202
     assert call(app, "POST", HOOK, content=LABELED_BODY, headers=github_headers(LABELED_BODY)).status_code == 404
 
 
-def test_a_recorder_failure_is_a_json_500(recorder: SQLiteRecorder, app: Starlette) -> None:
-    recorder.close()  # the database goes away under the server
+def test_a_recorder_failure_is_a_json_500(recorder: StoreRecorder, app: Starlette) -> None:
+    recorder.downgrade("base")  # the tables go away under the server
     response = post(app, LABELED_BODY, github_headers(LABELED_BODY))
     assert response.status_code == 500
     assert response.json()["error"].startswith("internal error")
 
 
 @pytest.mark.parametrize("secret", [None, ""])
-def test_no_secret_no_webhook_route(secret: str | None, recorder: SQLiteRecorder) -> None:
+def test_no_secret_no_webhook_route(secret: str | None, recorder: StoreRecorder) -> None:
     with pytest.raises(WebhookSecretMissing, match="settings.webhook_secret missing"):
         create_app(settings(webhook_secret=secret), recorder)
 
@@ -396,7 +409,7 @@ def served(app: Starlette) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_real_server_records_concurrent_deliveries_once(
-    served: str, recorder: SQLiteRecorder
+    served: str, recorder: StoreRecorder
 ) -> None:
     ids = [str(uuid.uuid4()) for _ in range(40)]
 
