@@ -135,13 +135,14 @@ class FakeGitHub:
     def open_pulls(self) -> list[PullRequest]:
         return [p for p in self.pulls.values() if p.state == "open"]
 
-    def fail_next(self, status: int, *, match: str = "", headers: dict[str, str] | None = None,
-                  body: dict[str, Any] | None = None, times: int = 1) -> None:
-        """Make the next `times` requests whose URL contains `match` answer `status`."""
+    def fail_next(self, status: int, *, match: str = "", method: str | None = None,
+                  headers: dict[str, str] | None = None, body: dict[str, Any] | None = None,
+                  times: int = 1) -> None:
+        """Make the next `times` requests whose URL contains `match` (and method, if given) answer `status`."""
         remaining = [times]
 
         def failure(request: httpx.Request) -> httpx.Response | None:
-            if remaining[0] and match in str(request.url):
+            if remaining[0] and match in str(request.url) and method in (None, request.method):
                 remaining[0] -= 1
                 return httpx.Response(status, headers=headers or {}, json=body or {"message": f"fake {status}"})
             return None

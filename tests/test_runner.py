@@ -405,3 +405,17 @@ def test_a_label_still_runs_after_its_pr_was_closed_building_on_that_branch(h: H
     head = h.fake.refs["personabot/builder/issue-1"]
     assert h.fake.commits[head].parents == [old_head]  # a fast-forward on the closed PR's branch
     assert not h.fake.calls("DELETE", r"/git/refs/")
+
+
+def test_a_retry_after_the_push_opens_the_pr_instead_of_losing_it(h: Harness) -> None:
+    spec = h.push_spec()
+    h.agent_does(write={"a.txt": "a\n"}, summary="Adds a.")
+    h.fake.fail_next(502, match="/pulls", method="POST", times=4)  # in-process retries run out
+    with pytest.raises(TransientError):
+        h.runner()(Claimed(5, spec, 0))
+    assert "personabot/builder" in h.fake.refs and not h.fake.pulls  # pushed, no PR yet
+    pushed = h.fake.refs["personabot/builder"]
+    outcome = h.runner()(Claimed(5, spec, 1))  # the agent changes the same thing again: no new diff
+    assert outcome.status == "succeeded" and outcome.pr_number is not None
+    [pr] = h.fake.open_pulls()
+    assert pr.head == "personabot/builder" and h.fake.refs["personabot/builder"] == pushed

@@ -204,6 +204,16 @@ class Runner:
             return run.execute()
 
 
+@dataclass(frozen=True)
+class BranchState:
+    """The commit a run builds on, whether its branch exists, and whether that branch holds work
+    that never got a PR (an earlier attempt stopped between pushing and opening it)."""
+
+    start: BranchHead
+    exists: bool
+    unpublished: bool
+
+
 class _Skip(Exception):
     """Ends a run early as skipped, with the reason the user reads."""
 
@@ -337,12 +347,10 @@ class _Run:
             if not config.update_open_prs:
                 raise _Skip(f"`{branch}` already has open PR #{pr.number} and update_open_prs is false")
             start, notes = self._refresh_open_pr(pr, branch)
-            branch_exists = True
+            state = BranchState(start, exists=True, unpublished=False)
         else:
-            start, branch_exists = self._start_point(persona, branch, base_branch, config, open_pulls)
-        return self._change(
-            persona, setup, default_branch, base_branch, branch, branch_exists, start, pr, notes, open_pulls
-        )
+            state = self._start_point(persona, branch, base_branch, config, open_pulls)
+        return self._change(persona, setup, default_branch, base_branch, branch, state, pr, notes, open_pulls)
 
     def _refresh_open_pr(self, pr: PullRequest, branch: str) -> tuple[BranchHead, list[str]]:
         """Bring the PR up to date with its base, then work on its head."""
@@ -367,9 +375,10 @@ class _Run:
 
     def _start_point(
         self, persona: Persona, branch: str, base_branch: str, config: RepoConfig, open_pulls: Sequence[PullRequest]
-    ) -> tuple[BranchHead, bool]:
-        """The commit a new PR's branch starts from, and whether the branch already exists."""
+    ) -> BranchState:
+        """Where a new PR's branch starts: the branch itself when it exists, else the base."""
         existing = self.gh.get_branch_head(self.repo, branch)
+        last = None
         if existing is not None:
             last = self.gh.list_closed_prs(self.repo, branch)
             if last is not None and not last.merged and self.spec.trigger in ("push", "install"):
@@ -389,11 +398,12 @@ class _Run:
                     "(`limits.open_prs`); merge or close some first"
                 )
         if existing is not None:
-            return existing, True
+            # Our branch without any PR: an earlier attempt pushed it and stopped before the PR.
+            return BranchState(existing, exists=True, unpublished=last is None)
         base = self.gh.get_branch_head(self.repo, base_branch)
         if base is None:
             raise PermanentError(f"the base branch {base_branch!r} does not exist in {self.repo}")
-        return base, False
+        return BranchState(base, exists=False, unpublished=False)
 
     # -- the agent and the changes -------------------------------------------------------------
 
@@ -404,14 +414,13 @@ class _Run:
         default_branch: str,
         base_branch: str,
         branch: str,
-        branch_exists: bool,
-        start: BranchHead,
+        state: BranchState,
         pr: PullRequest | None,
         notes: list[str],
         open_pulls: Sequence[PullRequest],
     ) -> RunOutcome:
         with Workspace(parent=self.runner.workspace_parent) as workspace:
-            self.gh.download_tarball(self.repo, start.sha, workspace.archive_path)
+            self.gh.download_tarball(self.repo, state.start.sha, workspace.archive_path)
             workspace.prepare()
             context = run_context(
                 persona,
@@ -431,13 +440,17 @@ class _Run:
             self._check_agent(result)
             changes = workspace.changeset()
         if changes.is_empty:
+            if state.unpublished and persona.automation_mode == "AUTO_CREATE_PR":
+                # Nothing new, but the branch holds an earlier attempt's commit: open its PR now.
+                summary = result.summary.strip() or f"Changes made by the {persona.id} persona."
+                return self._publish(persona, setup.config, base_branch, branch, title, summary, pr, notes)
             return RunOutcome("succeeded", "no changes: the agent left the repository as it was")
         verdict = check(changes, allow_workflows=setup.config.allow_workflows, limits=setup.config.limits)
         if not verdict.allowed:
             raise _Fail(f"the changes were refused, nothing was pushed:\n\n{verdict.message()}")
         summary = pr_summary(result, persona, changes)
-        commit = self._commit(title, summary, changes, start)
-        self._push(branch, commit, branch_exists)
+        commit = self._commit(title, summary, changes, state.start)
+        self._push(branch, commit, state.exists)
         return self._publish(persona, setup.config, base_branch, branch, title, summary, pr, notes)
 
     def _check_agent(self, result: AgentResult) -> None:
