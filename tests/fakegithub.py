@@ -284,6 +284,9 @@ class FakeGitHub:
             branch = body["ref"].removeprefix("refs/heads/")
             if branch in self.refs:
                 raise _Answer(422, {"message": "Reference already exists"})
+            if any(other.startswith(branch + "/") or branch.startswith(other + "/") for other in self.refs):
+                # Git stores refs as files: `a/b` cannot exist beside `a/b/c`.
+                raise _Answer(422, {"message": "Reference update failed"})
             self.refs[branch] = body["sha"]
             return _json({"ref": body["ref"], "object": {"sha": body["sha"]}}, 201)
         if m := re.fullmatch(r"/git/refs/heads/(.+)", rest):

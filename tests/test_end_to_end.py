@@ -132,7 +132,7 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
     assert run.status == "succeeded", run.message
     fake = d.fake
     base = fake.refs["master"]
-    head = fake.refs["personabot/builder/issue-1"]
+    head = fake.refs["personabot/builder-issue-1"]
     # exactly one tree request, with base_tree and the one file inline
     [tree_call] = fake.calls("POST", r"/git/trees$")
     assert json.loads(tree_call.content) == {
@@ -146,11 +146,11 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
     assert commit_body["parents"] == [base]
     assert commit_body["message"].startswith("🏗️ feat/builder: architecture for Hello-World\n\nAdds the runs table")
     [ref_call] = fake.calls("POST", r"/git/refs$")
-    assert json.loads(ref_call.content) == {"ref": "refs/heads/personabot/builder/issue-1", "sha": head}
+    assert json.loads(ref_call.content) == {"ref": "refs/heads/personabot/builder-issue-1", "sha": head}
     [pr_call] = fake.calls("POST", r"/pulls$")
     pr_body = json.loads(pr_call.content)
     assert pr_body["title"] == "🏗️ feat/builder: architecture for Hello-World"
-    assert (pr_body["head"], pr_body["base"], pr_body["draft"]) == ("personabot/builder/issue-1", "master", False)
+    assert (pr_body["head"], pr_body["base"], pr_body["draft"]) == ("personabot/builder-issue-1", "master", False)
     assert pr_body["body"].startswith("Adds the runs table with its constraints.")
     assert "Closes #1" in pr_body["body"]
     assert f"<!-- personabot:persona=builder key=Codertocat/Hello-World#1:builder run={run.id} -->" in pr_body["body"]

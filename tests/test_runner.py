@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import respx
 
@@ -75,7 +76,7 @@ def test_label_opens_a_pr_that_closes_the_issue_and_reports_on_it(h: Harness, tm
     outcome = h.run(h.label_spec(issue=1))
     assert outcome.status == "succeeded", outcome.message
     [pr] = h.fake.open_pulls()
-    assert pr.head == "personabot/builder/issue-1" and "Closes #1" in pr.body
+    assert pr.head == "personabot/builder-issue-1" and "Closes #1" in pr.body
     assert ("issue", 1, "eyes") in h.fake.reactions
     [comment] = h.fake.comments.values()
     assert comment.issue == 1
@@ -160,7 +161,7 @@ def test_no_changes_means_no_branch_and_no_pr(h: Harness) -> None:
     h.agent_does(say=["looked around, all good"])
     outcome = h.run(h.label_spec())
     assert outcome.status == "succeeded" and outcome.message.startswith("no changes")
-    assert "personabot/builder/issue-1" not in h.fake.refs and not h.fake.pulls
+    assert "personabot/builder-issue-1" not in h.fake.refs and not h.fake.pulls
     [comment] = h.fake.comments.values()
     assert "finished with no changes" in comment.body
 
@@ -214,9 +215,9 @@ def test_manual_persona_pushes_a_branch_and_links_the_compare_view(h: Harness, t
     [spec] = h.plan("issues", payload)
     outcome = h.run(spec)
     assert outcome.status == "succeeded" and outcome.pr_number is None
-    assert "personabot/scout/issue-1" in h.fake.refs and not h.fake.pulls
+    assert "personabot/scout-issue-1" in h.fake.refs and not h.fake.pulls
     [comment] = h.fake.comments.values()
-    assert "https://github.com/Codertocat/Hello-World/compare/master...personabot/scout/issue-1" in comment.body
+    assert "https://github.com/Codertocat/Hello-World/compare/master...personabot/scout-issue-1" in comment.body
 
 
 def test_open_pr_limit_skips_new_prs_but_not_updates(h: Harness) -> None:
@@ -226,7 +227,7 @@ def test_open_pr_limit_skips_new_prs_but_not_updates(h: Harness) -> None:
     assert h.run(h.push_spec()).status == "succeeded"
     outcome = h.run(h.label_spec())
     assert outcome.status == "skipped" and "limit is 1" in outcome.message
-    assert "personabot/builder/issue-1" not in h.fake.refs
+    assert "personabot/builder-issue-1" not in h.fake.refs
     h.agent_does(write={"a.txt": "b\n"})
     assert h.run(h.push_spec()).status == "succeeded"  # updating the open one is still allowed
 
@@ -359,11 +360,53 @@ def test_secondary_rate_limit_and_5xx_are_retried(h: Harness) -> None:
 def test_moved_branch_is_a_transient_error_not_a_force_push(h: Harness) -> None:
     h.agent_does(write={"a.txt": "a\n"})
     h.run(h.push_spec())
-    h.fake.fail_next(422, match="/git/refs/heads/personabot/builder", body={"message": "Update is not a fast forward"})
     h.agent_does(write={"a.txt": "b\n"})
+    theirs: list[str] = []
+
+    def someone_pushes_first(request: httpx.Request) -> httpx.Response | None:
+        # A maintainer pushes to the PR branch while the agent works; GitHub then refuses ours.
+        if request.method == "PATCH" and "/git/refs/heads/personabot/builder" in str(request.url) and not theirs:
+            files = {**h.fake.files("personabot/builder"), "theirs.txt": ("100644", b"mine\n")}
+            theirs.append(h.fake.set_branch("personabot/builder", files, message="maintainer fix"))
+            return httpx.Response(422, json={"message": "Update is not a fast forward"})
+        return None
+
+    h.fake.failures.append(someone_pushes_first)
     with pytest.raises(TransientError, match="moved during the run"):
         h.run(h.push_spec())
+    assert h.fake.refs["personabot/builder"] == theirs[0]  # their commit stays; nothing forced
     assert len(h.fake.pulls) == 1
+
+
+def test_a_refused_push_of_an_unmoved_branch_fails_clearly(h: Harness) -> None:
+    h.agent_does(write={".github/workflows/ci.yml": "on: push\n"})
+    config = CONFIG_PUSH + "allow_workflows: true\n"
+    h.fake.set_branch("master", {**h.fake.files("master"), ".github/personabot.yml": ("100644", config.encode())})
+    message = "refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without `workflows` permission"
+    h.fake.fail_next(422, match="/git/refs", method="POST", body={"message": message})
+    outcome = h.run(h.label_spec())
+    assert outcome.status == "failed" and "GitHub refused to update `personabot/builder-issue-1`" in outcome.message
+    assert "without `workflows` permission" in outcome.message
+    [comment] = h.fake.comments.values()
+    assert "without `workflows` permission" in comment.body
+
+
+def test_push_and_issue_branches_of_one_persona_coexist(h: Harness) -> None:
+    h.agent_does(write={"a.txt": "a\n"})
+    assert h.run(h.push_spec()).status == "succeeded"
+    labelled = h.run(h.label_spec())
+    assert labelled.status == "succeeded", labelled.message
+    assert {"personabot/builder", "personabot/builder-issue-1"} <= set(h.fake.refs)
+    assert len(h.fake.open_pulls()) == 2
+
+
+def test_the_last_failed_attempt_reports_on_the_issue(h: Harness) -> None:
+    spec = h.label_spec()
+    h.fake.fail_next(500, match="/tarball/", times=4)
+    with pytest.raises(TransientError):
+        h.runner()(Claimed(9, spec, 4))  # the fifth attempt
+    [comment] = h.fake.comments.values()
+    assert "failed: gave up after 5 attempts" in comment.body
 
 
 def test_a_retried_run_keeps_one_status_comment(h: Harness) -> None:
@@ -397,12 +440,12 @@ def test_dedupe_false_opens_a_new_branch_and_pr_every_run(h: Harness) -> None:
 def test_a_label_still_runs_after_its_pr_was_closed_building_on_that_branch(h: Harness) -> None:
     h.agent_does(write={"a.txt": "a\n"})
     first = h.run(h.label_spec())
-    old_head = h.fake.refs["personabot/builder/issue-1"]
+    old_head = h.fake.refs["personabot/builder-issue-1"]
     h.fake.pulls[first.pr_number].state = "closed"
     h.agent_does(write={"b.txt": "b\n"})
     again = h.run(h.label_spec())
     assert again.status == "succeeded" and again.pr_number != first.pr_number
-    head = h.fake.refs["personabot/builder/issue-1"]
+    head = h.fake.refs["personabot/builder-issue-1"]
     assert h.fake.commits[head].parents == [old_head]  # a fast-forward on the closed PR's branch
     assert not h.fake.calls("DELETE", r"/git/refs/")
 

@@ -258,7 +258,7 @@ def test_issue_number_closes_the_issue(env: Env, capsys: pytest.CaptureFixture[s
     code, out, err = run(capsys, "builder", str(env.checkout), "--issue-title", "Orders", "--issue-number", "12")
     assert code == 0, err
     assert "issue #12 of `octo-org/shop`" in prompt.read_text()
-    assert "personabot/builder/issue-12" in out
+    assert "personabot/builder-issue-12" in out
     assert "Closes #12" in out.split("--- pull request body ---\n", 1)[1]
 
 

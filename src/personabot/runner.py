@@ -22,7 +22,7 @@ from typing import Any, Literal
 from personabot.agents import Agent, AgentResult
 from personabot.changes import ChangeSet, FileChange, check
 from personabot import onboarding
-from personabot.errors import PermanentError, TransientError
+from personabot.errors import PermanentError, RateLimited, TransientError
 from personabot.metrics import AGENT_SECONDS
 from personabot.github import BranchHead, GitHubAPIError, GitHubApp, Installation, PullRequest, TreeEntry
 from personabot.personas import Persona, PersonaError, Source, build_context, read_journal_entries, render_prompt, render_title
@@ -62,10 +62,15 @@ class ClaimedRunLike:
 
 
 def branch_name(persona: Persona, spec: RunSpec, run_id: int) -> str:
-    """`personabot/<persona>[/issue-<n>][/<run id>]`: one branch per persona and key."""
+    """`personabot/<persona>[-issue-<n>][/<run id>]`: one branch per persona and key.
+
+    Issue branches are `-issue-<n>`, not `/issue-<n>`: git cannot hold `personabot/builder` and
+    `personabot/builder/issue-3` at once (one ref would have to be a file and a folder), so a
+    persona with both push and label triggers could never open its second kind of PR.
+    """
     name = f"{BRANCH_PREFIX}{persona.id}"
     if spec.issue_number is not None:
-        name += f"/issue-{spec.issue_number}"
+        name += f"-issue-{spec.issue_number}"
     if not persona.dedupe:
         name += f"/{run_id}"
     return name
@@ -196,6 +201,7 @@ class Runner:
     agent_timeout: float = 1800
     workspace_parent: Path | None = None
     sleep: Callable[[float], None] = time.sleep
+    max_attempts: int = 5  # the worker's; the last failed attempt reports on the issue
 
     def __call__(self, claimed: ClaimedRunLike) -> RunOutcome:
         spec = claimed.spec
@@ -250,8 +256,17 @@ class _Run:
             return outcome
         except (PermanentError, PersonaError) as exc:
             outcome = RunOutcome("failed", str(exc))
-        except TransientError:
-            raise  # the worker retries; the status comment keeps saying "working"
+        except RateLimited:
+            raise  # deferred without counting an attempt: the comment keeps saying "working"
+        except TransientError as exc:
+            # The worker retries; only the last attempt's failure is final and worth reporting.
+            if self.attempts + 1 >= self.runner.max_attempts:
+                self._report(RunOutcome("failed", f"gave up after {self.attempts + 1} attempts: {exc}"))
+            raise
+        except Exception as exc:
+            # A bug or an OS error: the worker records the run as failed; the issue must say so too.
+            self._report(RunOutcome("failed", f"{type(exc).__name__}: {exc}"))
+            raise
         self._report(outcome)
         return outcome
 
@@ -324,14 +339,14 @@ class _Run:
             else:
                 self.gh.add_reaction(self.repo, issue=self.spec.issue_number, content="eyes")
         working = self._status_text(f"{self.persona_label} is working on this (run {self.run_id}).")
-        if self.attempts > 0:
-            # A retry of this run: edit the comment the first attempt wrote instead of adding one.
-            marker = status_marker(self.spec.persona, self.run_id)
-            self.status_comment = self.gh.find_comment(self.repo, self.spec.issue_number, marker)
-            if self.status_comment is not None:
-                self.gh.update_comment(self.repo, self.status_comment, working)
-                return
-        self.status_comment = self.gh.create_comment(self.repo, self.spec.issue_number, working)
+        # A retry (counted or not: rate limits and shutdowns do not count) edits the comment an
+        # earlier attempt wrote instead of adding one.
+        marker = status_marker(self.spec.persona, self.run_id)
+        self.status_comment = self.gh.find_comment(self.repo, self.spec.issue_number, marker)
+        if self.status_comment is not None:
+            self.gh.update_comment(self.repo, self.status_comment, working)
+        else:
+            self.status_comment = self.gh.create_comment(self.repo, self.spec.issue_number, working)
 
     def _work(self, persona: Persona, setup: RepositorySetup, default_branch: str) -> RunOutcome:
         config = setup.config
@@ -450,7 +465,7 @@ class _Run:
             raise _Fail(f"the changes were refused, nothing was pushed:\n\n{verdict.message()}")
         summary = pr_summary(result, persona, changes)
         commit = self._commit(title, summary, changes, state.start)
-        self._push(branch, commit, state.exists)
+        self._push(branch, commit, state)
         return self._publish(persona, setup.config, base_branch, branch, title, summary, pr, notes)
 
     def _check_agent(self, result: AgentResult) -> None:
@@ -463,18 +478,26 @@ class _Run:
         tree = self.gh.create_tree(self.repo, start.tree, entries)
         return self.gh.create_commit(self.repo, commit_message(title, summary, self.run_id), tree, [start.sha])
 
-    def _push(self, branch: str, commit: str, branch_exists: bool) -> None:
+    def _push(self, branch: str, commit: str, state: BranchState) -> None:
         try:
-            if branch_exists:
+            if state.exists:
                 self.gh.update_ref(self.repo, branch, commit)  # fast-forward only: never forced
             else:
                 self.gh.create_ref(self.repo, branch, commit)
         except GitHubAPIError as exc:
             if exc.status != 422:
                 raise
-            # Someone pushed to (or created) the branch while the agent worked. Our commit is
-            # not lost work worth forcing over theirs: run again on the branch as it is now.
-            raise TransientError(f"`{branch}` moved during the run ({exc.detail}); trying again on its new head") from exc
+            head = self.gh.get_branch_head(self.repo, branch)
+            expected = state.start.sha if state.exists else None
+            if (head.sha if head else None) != expected:
+                # Someone pushed to (or created) the branch while the agent worked. Our commit
+                # is not worth forcing over theirs: run again on the branch as it is now.
+                raise TransientError(
+                    f"`{branch}` moved during the run ({exc.detail}); trying again on its new head"
+                ) from exc
+            # The branch is as we left it, so GitHub refused the change itself (a missing
+            # `workflows` permission, a ref name git cannot hold): retrying cannot help.
+            raise PermanentError(f"GitHub refused to update `{branch}`: {exc.detail}") from exc
 
     def _publish(
         self,
