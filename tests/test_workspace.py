@@ -203,3 +203,34 @@ def test_prepare_accepts_bytes(tmp_path: Path) -> None:
         base = ws.prepare(data)
         assert "src/app.py" in base and base["docs"].mode == "120000"
         assert not ws.archive_path.exists()
+
+
+def test_new_files_the_repository_ignores_are_not_changes(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in {"top/.gitignore": b"__pycache__/\nnode_modules/\n*.log\n", "top/app.py": b"x = 1\n",
+                           "top/committed.log": b"kept although ignored\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    with Workspace(parent=tmp_path) as ws:
+        ws.prepare(buffer.getvalue())
+        root = ws.root
+        (root / "__pycache__").mkdir()
+        (root / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0junk")
+        (root / "node_modules" / "x").mkdir(parents=True)
+        (root / "node_modules" / "x" / "i.js").write_text("module.exports = 1\n")
+        (root / "debug.log").write_text("noise\n")
+        (root / "committed.log").write_text("changed on purpose\n")
+        (root / "app.py").write_text("x = 2\n")
+        (root / "new.py").write_text("y = 1\n")
+        # an agent rewriting our git folder cannot change what counts as ignored
+        (root / ".git" / "info").mkdir(exist_ok=True)
+        (root / ".git" / "info" / "exclude").write_text("new.py\n")
+        changes = ws.changeset()
+    assert {(c.path, c.status) for c in changes.files} == {
+        ("app.py", "modified"), ("new.py", "added"), ("committed.log", "modified"),
+    }

@@ -57,7 +57,7 @@ from personabot.runner import (
 )
 from personabot.settings import Settings, load_settings
 from personabot.triggers import IssueInfo, RunSpec
-from personabot.workspace import GIT_ENV, changeset, init_git, snapshot
+from personabot.workspace import GIT_ENV, agent_changes, commit_base
 
 LOCAL_RUN_ID = 0  # marker and branch names need a run id; a local try has no stored run
 LOCAL_OWNER = "local"  # owner of `local/<folder>` when the checkout has no usable remote
@@ -310,8 +310,7 @@ def try_persona(request: TryRequest, settings: Settings, out: TextIO, err: TextI
     try:
         copy = parent / checkout.name
         copy_checkout(checkout, copy)
-        init_git(copy, message="personabot try: base (a copy of the working tree)")
-        base = snapshot(copy)
+        base = commit_base(copy, parent / "git", message="personabot try: base (a copy of the working tree)")
         return _run(agent, settings, request, checkout, copy, base, persona, personas, config, out, err)
     finally:
         if keep:
@@ -377,7 +376,7 @@ def _run(
         _fail(err, problem, result.log)
         return EXIT_FAILED
 
-    changes = changeset(copy, base)
+    changes = agent_changes(copy, base, copy.parent / "git")
     print(file=out)
     if changes.is_empty:
         print("no changes: the agent left the repository as it was; the server would open no PR", file=out)

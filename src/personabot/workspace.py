@@ -176,10 +176,13 @@ def _validate(members: list[tarfile.TarInfo], *, max_bytes: int, max_files: int)
 # Local git
 
 
-def _git(root: Path, *args: str) -> None:
+def _git(root: Path, *args: str) -> str:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **GIT_ENV}
     result = subprocess.run(
-        ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args],
+        [
+            "git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null",
+            "-c", "core.fsmonitor=false", *args,
+        ],
         cwd=root,
         env=env,
         capture_output=True,
@@ -188,6 +191,7 @@ def _git(root: Path, *args: str) -> None:
     )
     if result.returncode != 0:
         raise PermanentError(f"git {args[0]} failed in the workspace: {result.stderr.strip()[-500:]}")
+    return result.stdout
 
 
 def init_git(root: Path, *, message: str = "personabot: base") -> None:
@@ -196,6 +200,20 @@ def init_git(root: Path, *, message: str = "personabot: base") -> None:
     # --force: files the repository commits despite its .gitignore are part of the base too.
     _git(root, "add", "--all", "--force")
     _git(root, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", message)
+
+
+def ignored_untracked(git_dir: Path, root: Path) -> set[str]:
+    """Files in `root` that are new and that the repository's .gitignore files ignore.
+
+    Build output and caches an agent leaves behind (`__pycache__/`, `node_modules/`) are not part
+    of its change. Asked of a copy of our own git folder kept outside the workspace: the agent may
+    have rewritten `root/.git` (its config could run commands), but not that copy.
+    """
+    listing = _git(
+        root, f"--git-dir={git_dir}", f"--work-tree={root}",
+        "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+    )
+    return {path for path in listing.split("\0") if path}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,6 +239,21 @@ def changeset(root: Path, before: Mapping[str, Entry], after: Mapping[str, Entry
             entry = after[path]
             files.append(FileChange(path, status, entry.mode, _read(Path(root) / path, entry)))
     return ChangeSet(tuple(files))
+
+
+def commit_base(root: Path, git_copy: Path, *, message: str = "personabot: base") -> dict[str, Entry]:
+    """Commit `root` locally for the agent, keep a copy of that git folder at `git_copy` (outside
+    `root`, where the agent cannot reach it), and return the base snapshot."""
+    init_git(root, message=message)
+    shutil.copytree(root / ".git", git_copy, symlinks=True)
+    return snapshot(root)
+
+
+def agent_changes(root: Path, base: Mapping[str, Entry], git_copy: Path) -> ChangeSet:
+    """What the agent changed since `commit_base`, leaving out new files .gitignore ignores."""
+    ignored = ignored_untracked(git_copy, root)
+    after = {path: entry for path, entry in snapshot(root).items() if path in base or path not in ignored}
+    return changeset(root, base, after)
 
 
 def _force_remove(function, path, _exc) -> None:  # type: ignore[no-untyped-def]
@@ -290,9 +323,14 @@ class Workspace:
         extract_tarball(archive, self.root, max_bytes=max_bytes, max_files=max_files)
         if archive == self.archive_path:
             self.archive_path.unlink(missing_ok=True)
-        init_git(self.root)
-        self.base = snapshot(self.root)
+        self.base = commit_base(self.root, self.git_copy)
         return self.base
 
+    @property
+    def git_copy(self) -> Path:
+        """Our git folder as `prepare` made it, beside the repository where the agent cannot reach."""
+        return self.path / "git"
+
     def changeset(self, base: Mapping[str, Entry] | None = None) -> ChangeSet:
-        return changeset(self.root, self.base if base is None else base)
+        """What the agent changed, leaving out new files the repository's .gitignore ignores."""
+        return agent_changes(self.root, self.base if base is None else base, self.git_copy)
