@@ -54,6 +54,7 @@ class PullRequest:
     merged: bool = False
     user: str = "personabot[bot]"
     updated_at: float = field(default_factory=time.time)
+    head_owner: str | None = None  # a fork's owner; None: this repository
 
 
 @dataclass
@@ -124,8 +125,10 @@ class FakeGitHub:
         return self.files(ref)[path][1].decode()
 
     def add_pull(self, head: str, base: str = "master", *, state: str = "open", merged: bool = False,
-                 title: str = "t", body: str = "b", user: str = "personabot[bot]") -> PullRequest:
-        pull = PullRequest(next(self._numbers), title, body, head, base, False, state, merged, user)
+                 title: str = "t", body: str = "b", user: str = "personabot[bot]",
+                 head_owner: str | None = None) -> PullRequest:
+        pull = PullRequest(next(self._numbers), title, body, head, base, False, state, merged, user,
+                           head_owner=head_owner)
         self.pulls[pull.number] = pull
         return pull
 
@@ -452,7 +455,8 @@ class FakeGitHub:
             "number": pull.number, "title": pull.title, "body": pull.body, "state": pull.state,
             "draft": pull.draft, "merged": pull.merged, "merged_at": "2026-01-01T00:00:00Z" if pull.merged else None,
             "html_url": html, "user": {"login": pull.user, "type": "Bot" if pull.user.endswith("[bot]") else "User"},
-            "head": {"ref": pull.head, "sha": self.refs.get(pull.head, ""), "label": f"{self.owner}:{pull.head}"},
+            "head": {"ref": pull.head, "sha": self.refs.get(pull.head, ""),
+                     "label": f"{pull.head_owner or self.owner}:{pull.head}"},
             "base": {"ref": pull.base, "sha": self.refs.get(pull.base, "")},
         }
 

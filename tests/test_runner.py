@@ -462,3 +462,38 @@ def test_a_retry_after_the_push_opens_the_pr_instead_of_losing_it(h: Harness) ->
     assert outcome.status == "succeeded" and outcome.pr_number is not None
     [pr] = h.fake.open_pulls()
     assert pr.head == "personabot/builder" and h.fake.refs["personabot/builder"] == pushed
+
+
+def test_a_pr_created_behind_a_lost_response_is_found_not_failed(h: Harness) -> None:
+    h.agent_does(write={"a.txt": "a\n"})
+
+    def created_but_lost(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/pulls") and not h.fake.pulls:
+            h.fake.add_pull("personabot/builder", title="🏗️ feat/builder: architecture for Hello-World")
+            return httpx.Response(422, json={"message": "A pull request already exists for Codertocat:personabot/builder."})
+        return None
+
+    h.fake.failures.append(created_but_lost)
+    outcome = h.run(h.push_spec())
+    assert outcome.status == "succeeded" and outcome.pr_number == next(iter(h.fake.pulls))
+    assert len(h.fake.pulls) == 1
+
+
+def test_draft_prs_fall_back_to_ready_where_drafts_are_unavailable(h: Harness) -> None:
+    h.fake.set_branch("master", {**h.fake.files("master"), ".github/personabot.yml": ("100644", (CONFIG_PUSH + "draft: true\n").encode())})
+    h.fake.fail_next(422, match="/pulls", method="POST",
+                     body={"message": "Draft pull requests are not supported in this repository."})
+    h.agent_does(write={"a.txt": "a\n"})
+    outcome = h.run(h.push_spec())
+    assert outcome.status == "succeeded"
+    [pr] = h.fake.open_pulls()
+    assert pr.draft is False and pr.body.startswith("> `draft: true` is set")
+
+
+def test_the_open_pr_limit_counts_only_personabot_prs_of_this_repository(h: Harness) -> None:
+    config = CONFIG_PUSH + "limits:\n  open_prs: 1\n"
+    h.fake.set_branch("master", {**h.fake.files("master"), ".github/personabot.yml": ("100644", config.encode())})
+    h.fake.add_pull("personabot/onboarding")  # ours, but onboarding does not count
+    h.fake.add_pull("personabot/builder-issue-9", user="someone", head_owner="someone")  # a fork's branch
+    h.agent_does(write={"a.txt": "a\n"})
+    assert h.run(h.push_spec()).status == "succeeded"

@@ -569,9 +569,9 @@ class Installation:
         what = f" ({repo}: {', '.join(directories)}@{ref})"
         response = self._api.send(
             "list_files", "GET", f"{_repo_path(repo)}/git/trees/{_q(ref)}",
-            params={"recursive": "1"}, expect=(404,), what=what,
+            params={"recursive": "1"}, expect=(404, 409), what=what,
         )
-        if response.status_code == 404:
+        if response.status_code in (404, 409):  # 409: an empty repository has no tree at all
             return {directory: {} for directory in directories}
         data = response.json()
         result: dict[str, dict[str, str]] = {}

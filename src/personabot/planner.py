@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+from personabot.errors import PermanentError
 from personabot.onboarding import onboarding_spec
 from personabot.personas import PersonaSet, Source, load_personas
 from personabot.repoconfig import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
@@ -96,7 +97,13 @@ def plan_delivery(
     specs: list[RunSpec] = []
     reasons: list[str] = []
     for target in targets:
-        result = _plan_repository(delivery, target, reader, app, base_sources, onboarding)
+        try:
+            result = _plan_repository(delivery, target, reader, app, base_sources, onboarding)
+        except PermanentError as exc:
+            if len(targets) == 1:
+                raise
+            # One unreadable repository of an installation must not cost the others their runs.
+            result = Ignored(f"could not read the repository: {exc}")
         if isinstance(result, Ignored):
             reasons.append(result.reason if len(targets) == 1 else f"{target.full_name}: {result.reason}")
         else:

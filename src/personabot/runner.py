@@ -406,7 +406,11 @@ class _Run:
                 self.gh.delete_ref(self.repo, branch)
                 existing = None
         if persona.automation_mode == "AUTO_CREATE_PR":
-            ours = [p for p in open_pulls if p.head_ref.startswith(BRANCH_PREFIX)]
+            owner = self.repo.split("/", 1)[0]
+            ours = [
+                p for p in open_pulls
+                if p.head_label.startswith(f"{owner}:{BRANCH_PREFIX}") and p.head_ref != onboarding.BRANCH
+            ]
             if len(ours) >= config.limits.open_prs:
                 raise _Skip(
                     f"{len(ours)} personabot PRs are open and the limit is {config.limits.open_prs} "
@@ -520,8 +524,28 @@ class _Run:
         if persona.automation_mode == "MANUAL":
             url = self.gh.compare_url(self.repo, base_branch, branch)
             return RunOutcome("succeeded", f"pushed {branch} (MANUAL mode: no PR). Compare: {url}", branch, None, url)
-        created = self.gh.create_pr(self.repo, title=title, body=body, head=branch, base=base_branch, draft=config.draft)
+        created = self._open_pr(title, body, branch, base_branch, config.draft)
         return RunOutcome("succeeded", f"opened #{created.number}", branch, created.number, created.html_url)
+
+    def _open_pr(self, title: str, body: str, branch: str, base_branch: str, draft: bool) -> PullRequest:
+        try:
+            return self.gh.create_pr(self.repo, title=title, body=body, head=branch, base=base_branch, draft=draft)
+        except GitHubAPIError as exc:
+            detail = exc.detail.lower()
+            if exc.status != 422:
+                raise
+            if "already exists" in detail:
+                # A lost response to an earlier try of this same request: the PR is there.
+                existing = self.gh.find_open_pr(self.repo, branch)
+                if existing is not None:
+                    return existing
+            if draft and "draft" in detail:
+                # Plans without draft PRs refuse them; a ready PR that says so beats no PR.
+                note = "> `draft: true` is set, but this repository cannot have draft pull requests."
+                return self.gh.create_pr(
+                    self.repo, title=title, body=f"{note}\n\n{body}", head=branch, base=base_branch, draft=False
+                )
+            raise
 
     # -- feedback --------------------------------------------------------------------------------
 
