@@ -497,3 +497,29 @@ def test_the_open_pr_limit_counts_only_personabot_prs_of_this_repository(h: Harn
     h.fake.add_pull("personabot/builder-issue-9", user="someone", head_owner="someone")  # a fork's branch
     h.agent_does(write={"a.txt": "a\n"})
     assert h.run(h.push_spec()).status == "succeeded"
+
+
+def test_the_prompt_carries_the_comment_the_journal_and_open_prs(h: Harness, tmp_path: Path) -> None:
+    lister = b"---\nid: lister\n---\n{% for pr in open_prs %}open: #{{ pr.number }} {{ pr.headRefName }} by {{ pr.author.login }}\n{% endfor %}{{ journal_entries }}\n"
+    h.fake.set_branch("master", {
+        **h.fake.files("master"),
+        ".personabot/journals/builder/2026-11-30-0900-indexes.md": ("100644", b"Observation: runs lacked an index.\n"),
+        ".github/personas/lister.md": ("100644", lister),
+    })
+    h.fake.add_pull("feature/x", user="octocat")
+    h.fake.permissions["Codertocat"] = "write"
+    record = tmp_path / "prompt.txt"
+    h.agent_does(record_prompt=str(record))
+    payload = load_fixture("issue_comment/created.with-installation.payload.json")
+    payload["comment"] = {**payload["comment"], "body": "/persona builder\nplease also add an index <!-- hidden -->"}
+    [spec] = h.plan("issue_comment", payload)
+    assert h.run(spec).status == "succeeded"
+    prompt = record.read_text()
+    assert "@Codertocat asked for this run in a comment" in prompt
+    assert "please also add an index" in prompt and "hidden" not in prompt
+    assert "Observation: runs lacked an index." in prompt  # the persona's journal, from the workspace
+    labelled = load_fixture("issues/labeled.payload.json")
+    labelled["label"] = {**labelled["label"], "name": "persona:lister"}
+    [spec] = h.plan("issues", labelled)
+    assert h.run(spec).status == "succeeded"
+    assert "open: #1 feature/x by octocat" in record.read_text()  # the repository's open PRs

@@ -137,6 +137,11 @@ def run_context(
         event=spec.event,
         issue=asdict(spec.issue) if spec.issue else None,
         push=asdict(spec.push) if spec.push else None,
+        comment=(
+            {"author": spec.comment_author or "", "body": spec.comment_body or ""}
+            if spec.trigger == "comment"
+            else None
+        ),
         open_prs=open_prs,
         journal_entries=journal_entries,
         run_id=str(run_id),

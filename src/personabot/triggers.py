@@ -114,6 +114,7 @@ class RunSpec:
     push: PushInfo | None = None
     comment_id: int | None = None
     comment_author: str | None = None
+    comment_body: str | None = None  # sanitised; the request may say more than `/persona <id>`
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists) that `from_json` turns back into an equal spec."""
@@ -139,6 +140,7 @@ class RunSpec:
             push=_push_from_json(push) if push is not None else None,
             comment_id=data.get("comment_id"),
             comment_author=data.get("comment_author"),
+            comment_body=data.get("comment_body"),
         )
 
 
@@ -552,6 +554,7 @@ def _plan_comment(planner: _Planner, payload: Mapping[str, Any]) -> list[RunSpec
             issue=issue,
             comment_id=comment_id if isinstance(comment_id, int) else None,
             comment_author=str(_get(payload, "comment", "user", "login") or "") or None,
+            comment_body=sanitize_text(str(_get(payload, "comment", "body") or "")),
         )
     return planner.result(f"no persona runs for the comment on #{issue.number}")
 
