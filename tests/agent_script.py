@@ -12,6 +12,13 @@ spec = json.loads(Path(sys.argv[1]).read_text())
 prompt = sys.stdin.read()
 if "record_prompt" in spec:
     Path(spec["record_prompt"]).write_text(prompt)
+if "dump_tree" in spec:  # every byte the agent can read in its working directory, .git included
+    with open(spec["dump_tree"], "wb") as out:
+        for folder, _, names in os.walk("."):
+            for name in names:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    out.write(path.encode() + b"\n" + Path(path).read_bytes() + b"\n")
 if "dump_env" in spec:
     Path(spec["dump_env"]).write_text(json.dumps(dict(os.environ)))
 for path, text in spec.get("write", {}).items():

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from personabot.cli import build_parser
+from personabot.store import Store
 from tests.conftest import PROJECT
 
 CLEAN = {k: v for k, v in os.environ.items()
@@ -56,6 +58,7 @@ def test_make_run_starts_the_server_in_setup_mode(tmp_path: Path) -> None:
                 time.sleep(0.3)
         assert page.status_code == 200 and "Register GitHub App" in page.text
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True}
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json() == {"ok": True}  # migrated on start
     finally:
         _, out = stop(process)
     assert "setup mode" in out
@@ -78,8 +81,17 @@ def test_worker_command_runs_until_sigterm(tmp_path: Path, pem: str) -> None:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    time.sleep(1)
+    store = Store(f"sqlite:///{database}")
+    while store.current_revision() != Store.head_revision():  # the worker migrates on start
+        assert process.poll() is None and time.monotonic() < deadline, "the database was not migrated"
+        time.sleep(0.2)
+    store.close()
     assert process.poll() is None  # still working, waiting for deliveries
     code, out = stop(process)
     assert code == 0, out
     assert pem.splitlines()[1] not in out
+
+
+def test_serve_runs_two_worker_slots_unless_told_otherwise() -> None:
+    assert build_parser().parse_args(["serve"]).workers == 2
+    assert build_parser().parse_args(["serve", "--workers", "0"]).workers == 0

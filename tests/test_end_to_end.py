@@ -157,11 +157,6 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
     assert run.pr_number == fake.open_pulls()[0].number
     [status] = fake.comments.values()
     assert f"opened #{run.pr_number}" in status.body
-    # the app's own events are ignored: the PR it opened does not trigger anything
-    bot = load_fixture("pull_request/opened.payload.json", installation={"id": 4242},
-                       sender={"login": "personabot[bot]", "type": "Bot"})
-    assert post(url, "pull_request", bot).status_code == 202
-
     # health, readiness and metrics describe what happened
     assert httpx.get(f"{url}/healthz").json() == {"ok": True}
     assert httpx.get(f"{url}/readyz").json() == {"ok": True}
@@ -174,6 +169,13 @@ def test_a_labelled_issue_becomes_a_pull_request(deployment: tuple[Deployment, s
     assert grew['personabot_agent_duration_seconds_count{persona="builder",status="ok"}'] == 1
     assert grew['personabot_github_requests_total{operation="create_pr",status="201"}'] == 1
     assert after['personabot_queue_depth{status="succeeded"}'] == 1
+
+    # the app's own events are ignored: a label it put on an issue does not start a run
+    bot = {**payload, "sender": {"login": "personabot[bot]", "type": "Bot"}}
+    assert post(url, "issues", bot, delivery="e2e-bot").status_code == 202
+    ignored = wait_for(lambda: next((x for x in d.store.list_deliveries() if x.id == "e2e-bot" and x.status == "ignored"), None))
+    assert ignored.reason == "sent by personabot itself (personabot[bot])"
+    assert len(d.store.list_runs()) == 1
 
     # logs of the whole run carry context and no secret
     wait_for(lambda: all(x.status != "received" for x in d.store.list_deliveries()))

@@ -76,3 +76,18 @@ def test_until_a_config_exists_push_does_nothing_but_labels_work(h: Harness) -> 
     payload["label"] = {**payload["label"], "name": "persona:builder"}
     [spec] = h.plan("issues", payload)
     assert spec.trigger == "label"
+
+
+def test_personabot_onboarding_0_turns_it_off_for_the_server(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from personabot.pipeline import build_pipeline
+    from personabot.settings import Settings
+    from personabot.triggers import Ignored
+    from tests.harness import Delivery
+
+    payload = {**install_payload(), "installation": {"id": 4242}}
+    for value, onboards in (("0", False), ("1", True)):
+        monkeypatch.setenv("PERSONABOT_ONBOARDING", value)
+        settings = Settings(APP_ID=h.fake.app_id, PRIVATE_KEY=h.settings.app_private_key(), GITHUB_API_URL=h.fake.api)
+        planner = build_pipeline(settings, app=h.app, agent=h.runner().agent).planner
+        result = planner(Delivery("installation", 4242, payload))
+        assert isinstance(result, Ignored) != onboards

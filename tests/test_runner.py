@@ -326,7 +326,8 @@ def test_agent_environment_holds_no_secret(h: Harness, tmp_path: Path, monkeypat
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_leakedtokenleakedtokenleaked")
     monkeypatch.setenv("AGENT_API_KEY", "sk-allowed")
     dump = tmp_path / "env.json"
-    h.agent_does(dump_env=str(dump), write={"a.txt": "a\n"})
+    tree = tmp_path / "tree.bin"
+    h.agent_does(dump_env=str(dump), dump_tree=str(tree), write={"a.txt": "a\n"})
     assert h.run(h.push_spec()).status == "succeeded"
     env = json.loads(dump.read_text())
     assert env["AGENT_API_KEY"] == "sk-allowed"
@@ -334,6 +335,9 @@ def test_agent_environment_holds_no_secret(h: Harness, tmp_path: Path, monkeypat
     for secret in ("whsec-very-secret", "ghs_", "BEGIN RSA PRIVATE KEY", "ghs_faketoken"):
         assert secret not in text
     assert set(env) <= {"PATH", "LANG", "HOME", "PERSONABOT_PROMPT_FILE", "PERSONABOT_SUMMARY_FILE", "AGENT_API_KEY", "PWD", "LC_CTYPE"}
+    workspace = tree.read_bytes()
+    assert b"./.git/HEAD" in workspace  # the dump really covered the git folder
+    assert h.fake.tokens_issued >= 1 and b"ghs_" not in workspace and b"PRIVATE KEY" not in workspace
 
 
 # --- GitHub misbehaving ---------------------------------------------------------------------------
