@@ -345,3 +345,23 @@ def test_concurrent_slots_never_overlap_one_key(live_store: Store) -> None:
         spans.sort()
         assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
     assert active["max"] <= 2  # two keys: never more than one run per key at once
+
+
+def test_an_issue_opened_with_a_label_runs_once(store: Store, clock: FakeClock) -> None:
+    # GitHub sends issues.opened (carrying the label) and issues.labeled for the same issue at once.
+    opened, labeled = add_delivery(store, event="issues"), add_delivery(store, event="issues")
+    spec = make_spec("octo/repo#7:builder", trigger="label", issue_number=7)
+    executed: list[int] = []
+
+    def execute(run: ClaimedRun) -> RunOutcome:
+        executed.append(run.id)
+        return RunOutcome("succeeded", "done")
+
+    worker = _worker(store, lambda delivery: [spec], execute, issue_settle_seconds=5)
+    assert worker.step() and worker.step()  # both deliveries planned
+    [run] = store.list_runs(status="queued")
+    assert run.triggers_coalesced == 1 and sorted(store.run_trigger_deliveries(run.id)) == sorted([opened, labeled])
+    assert worker.step() is False and executed == []  # still settling
+    clock.advance(5)
+    assert worker.step() is True and executed == [run.id]
+    assert store.get_run(run.id).status == "succeeded"

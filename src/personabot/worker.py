@@ -84,6 +84,7 @@ class Worker:
         poll_interval: float = 1.0,
         grace_seconds: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),
+        issue_settle_seconds: float = 5.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -98,6 +99,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.grace_seconds = grace_seconds
         self.retry = retry
+        self.issue_settle_seconds = issue_settle_seconds
         self._stopping = threading.Event()  # no new claims
         self._stop_requested = threading.Event()  # run() should shut down
         self._halted = threading.Event()  # stop() finished: the heartbeat ends
@@ -281,7 +283,10 @@ class Worker:
             elif not result:
                 store.mark_delivery(delivery.id, "ignored", "no persona to run")
             else:
-                for run_id, coalesced in store.record_plan(delivery.id, list(result)):
+                planned = store.record_plan(
+                    delivery.id, list(result), issue_settle_seconds=self.issue_settle_seconds
+                )
+                for run_id, coalesced in planned:
                     log.info(
                         "delivery %s: %s run %s",
                         delivery.id,

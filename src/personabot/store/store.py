@@ -394,14 +394,23 @@ class Store:
         with self._tx() as conn:
             return self._enqueue(conn, delivery_id, spec)
 
-    def record_plan(self, delivery_id: str, specs: Sequence[RunSpec]) -> list[tuple[int, bool]]:
+    def record_plan(
+        self, delivery_id: str, specs: Sequence[RunSpec], *, issue_settle_seconds: float = 0
+    ) -> list[tuple[int, bool]]:
         """Enqueue a delivery's runs and mark it planned in ONE transaction.
 
         A worker dying between the two would otherwise plan the delivery again and queue its runs
-        twice once the first copies had started.
+        twice once the first copies had started. New issue runs wait `issue_settle_seconds`:
+        GitHub sends `issues.opened` and `issues.labeled` together for an issue created with a
+        label, and the second must find the first still queued to coalesce with it.
         """
         with self._tx() as conn:
-            results = [self._enqueue(conn, delivery_id, spec) for spec in specs]
+            results = [
+                self._enqueue(
+                    conn, delivery_id, spec, settle=issue_settle_seconds if spec.issue_number is not None else 0
+                )
+                for spec in specs
+            ]
             parts = [
                 f"coalesced into run {run_id}" if coalesced else f"queued run {run_id}"
                 for run_id, coalesced in results
@@ -410,7 +419,7 @@ class Store:
         return results
 
     def _enqueue(
-        self, conn: Connection, delivery_id: str | None, spec: RunSpec
+        self, conn: Connection, delivery_id: str | None, spec: RunSpec, settle: float = 0
     ) -> tuple[int, bool]:
         now = self.clock()
         r = runs.c
@@ -454,7 +463,7 @@ class Store:
                             status="queued",
                             attempts=0,
                             triggers_coalesced=0,
-                            not_before=now,
+                            not_before=now + timedelta(seconds=settle),
                             created_at=now,
                             updated_at=now,
                         )
