@@ -16,7 +16,6 @@ import signal
 import socket
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import pytest
-import uvicorn
 from dotenv import dotenv_values
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +32,7 @@ from starlette.routing import Route
 
 from personabot import setup
 from personabot.settings import Settings
+from tests.serving import listening_socket, serve_on
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -48,28 +47,10 @@ pytestmark = [
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4Yt3p1Jc0kqQ7bH2d1Zb8mQ\n-----END RSA PRIVATE KEY-----\n"
 
 
-def listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @contextmanager
 def serving(app: Starlette, sock: socket.socket) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_on(app, sock, lifespan="off"):
         yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 class FakeGitHub:
