@@ -174,6 +174,8 @@ def test_no_changes_means_no_branch_and_no_pr(h: Harness) -> None:
         ({"write": {"vendor/.git/config": "[core]\n"}}, "vendor/.git/config"),
         ({"write": {f"f{i}.txt": "x" for i in range(201)}}, "all changes together"),
         ({"write": {"big.txt": "x" * (1024 * 1024 + 1)}}, "big.txt"),
+        # over limits.max_total_bytes: refused from the sizes, before any content is read
+        ({"write": {"huge.txt": "x" * (6 * 1024 * 1024)}}, "over limits.max_total_bytes (5242880); largest: `huge.txt`"),
     ],
 )
 def test_guardrails_refuse_and_push_nothing(h: Harness, agent: dict[str, Any], refused: str) -> None:

@@ -462,7 +462,7 @@ class _Run:
             result = self.runner.agent.run(prompt, workspace.root, self.runner.agent_timeout)
             AGENT_SECONDS.labels(persona.id, result.status).observe(result.duration)
             self._check_agent(result)
-            changes = workspace.changeset()
+            changes = workspace.changeset(max_bytes=setup.config.limits.max_total_bytes)
         if changes.is_empty:
             if state.unpublished and persona.automation_mode == "AUTO_CREATE_PR":
                 # Nothing new, but the branch holds an earlier attempt's commit: open its PR now.

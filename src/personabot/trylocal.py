@@ -376,7 +376,7 @@ def _run(
         _fail(err, problem, result.log)
         return EXIT_FAILED
 
-    changes = agent_changes(copy, base, copy.parent / "git")
+    changes = agent_changes(copy, base, copy.parent / "git", max_bytes=config.limits.max_total_bytes)
     print(file=out)
     if changes.is_empty:
         print("no changes: the agent left the repository as it was; the server would open no PR", file=out)

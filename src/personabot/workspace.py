@@ -249,10 +249,27 @@ def commit_base(root: Path, git_copy: Path, *, message: str = "personabot: base"
     return snapshot(root)
 
 
-def agent_changes(root: Path, base: Mapping[str, Entry], git_copy: Path) -> ChangeSet:
-    """What the agent changed since `commit_base`, leaving out new files .gitignore ignores."""
+def agent_changes(
+    root: Path, base: Mapping[str, Entry], git_copy: Path, *, max_bytes: int | None = None
+) -> ChangeSet:
+    """What the agent changed since `commit_base`, leaving out new files .gitignore ignores.
+
+    With `max_bytes`, changes larger than that in total are refused from their sizes alone,
+    before any content is read: an agent that wrote gigabytes must not take the worker's memory.
+    """
     ignored = ignored_untracked(git_copy, root)
     after = {path: entry for path, entry in snapshot(root).items() if path in base or path not in ignored}
+    if max_bytes is not None:
+        grown = sorted(
+            ((after[path].size, path) for path, status in diff(base, after) if status != "deleted"), reverse=True
+        )
+        total = sum(size for size, _ in grown)
+        if total > max_bytes:
+            largest = ", ".join(f"`{path}` ({size} bytes)" for size, path in grown[:3])
+            raise PermanentError(
+                f"the changes were refused, nothing was pushed: they hold {total} bytes, over "
+                f"limits.max_total_bytes ({max_bytes}); largest: {largest}"
+            )
     return changeset(root, base, after)
 
 
@@ -331,6 +348,6 @@ class Workspace:
         """Our git folder as `prepare` made it, beside the repository where the agent cannot reach."""
         return self.path / "git"
 
-    def changeset(self, base: Mapping[str, Entry] | None = None) -> ChangeSet:
+    def changeset(self, base: Mapping[str, Entry] | None = None, *, max_bytes: int | None = None) -> ChangeSet:
         """What the agent changed, leaving out new files the repository's .gitignore ignores."""
-        return agent_changes(self.root, self.base if base is None else base, self.git_copy)
+        return agent_changes(self.root, self.base if base is None else base, self.git_copy, max_bytes=max_bytes)
