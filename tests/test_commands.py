@@ -73,7 +73,10 @@ def test_worker_command_runs_until_sigterm(tmp_path: Path, pem: str) -> None:
         "LOG_FORMAT": "json",
     }
     script = Path(sys.executable).with_name("personabot")
-    process = subprocess.Popen([str(script), "worker", "--concurrency", "1", "--grace", "5"], cwd=tmp_path,
+    port = free_port()
+    env["HOST"] = "127.0.0.1"
+    process = subprocess.Popen([str(script), "worker", "--concurrency", "1", "--grace", "5", "--metrics-port", str(port)],
+                               cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 30
@@ -87,6 +90,9 @@ def test_worker_command_runs_until_sigterm(tmp_path: Path, pem: str) -> None:
         time.sleep(0.2)
     store.close()
     assert process.poll() is None  # still working, waiting for deliveries
+    exposition = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "# TYPE personabot_runs_total counter" in exposition  # the worker's own metrics
+    assert 'personabot_queue_depth{status="queued"} 0.0' in exposition
     code, out = stop(process)
     assert code == 0, out
     assert pem.splitlines()[1] not in out

@@ -332,6 +332,10 @@ def add_store_commands(subparsers: Any) -> None:
     worker.add_argument(
         "--grace", type=float, default=30.0, help="seconds SIGTERM waits for running runs"
     )
+    worker.add_argument(
+        "--metrics-port", type=_at_least(1), metavar="P",
+        help="serve this process's Prometheus metrics (runs, durations, GitHub calls) on port P",
+    )
     worker.set_defaults(handler=_cmd_worker)
 
 
@@ -470,6 +474,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
         planner, executor = worker_module.default_pipeline(settings)
         store.upgrade()
+        if args.metrics_port is not None:
+            from personabot import metrics
+
+            metrics.serve(args.metrics_port, settings.host, store)
         worker = worker_module.Worker(
             store,
             planner,

@@ -6,9 +6,10 @@ is read from the database at scrape time, so it is right however many worker pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -66,6 +67,33 @@ class _QueueDepth(Collector):
         for status, count in sorted(self.depth.items()):
             family.add_metric([status], count)
         yield family
+
+
+class _LiveQueueDepth(Collector):
+    """The queue depth read at scrape time, for a worker process's own metrics port."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _QueueDepth(self.read()).collect()
+
+
+def serve(port: int, host: str, store: Any) -> None:
+    """Serve this process's metrics and the queue depth on `host:port` from a daemon thread.
+
+    `personabot worker` processes run the agents, so their run and agent durations live there,
+    not in the web process.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged())
+    registry.register(_LiveQueueDepth(store.queue_depth))
+    start_http_server(port, addr=host, registry=registry)
+
+
+class _Merged(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
 
 
 def render(queue_depth: Mapping[str, int] | None) -> bytes:
