@@ -21,6 +21,7 @@ import respx
 from personabot.errors import TransientError
 from tests.conftest import load_fixture
 from tests.fakegithub import FakeGitHub
+from personabot.triggers import RunSpec
 from tests.harness import CONFIG_PUSH, Claimed, Harness
 
 @pytest.fixture
@@ -529,3 +530,35 @@ def test_the_prompt_carries_the_comment_the_journal_and_open_prs(h: Harness, tmp
     [spec] = h.plan("issues", labelled)
     assert h.run(spec).status == "succeeded"
     assert "open: #1 feature/x by octocat" in record.read_text()  # the repository's open PRs
+
+
+def comment_on_pull_request(h: Harness, number: int) -> RunSpec:
+    payload = load_fixture("issue_comment/created.with-installation.payload.json")
+    payload["issue"] = {**payload["issue"], "number": number, "pull_request": {"url": "..."}}
+    payload["comment"] = {**payload["comment"], "body": "/persona builder\nrename the table to job_runs"}
+    [spec] = h.plan("issue_comment", payload)
+    return spec
+
+
+def test_a_comment_on_the_personas_own_pr_adds_to_that_pr(h: Harness) -> None:
+    h.fake.permissions["Codertocat"] = "write"
+    h.agent_does(write={"a.txt": "a\n"}, summary="First version.")
+    first = h.run(h.label_spec())
+    body_before = h.fake.pulls[first.pr_number].body
+    h.agent_does(write={"a.txt": "renamed\n"}, summary="Renamed.")
+    outcome = h.run(comment_on_pull_request(h, first.pr_number))
+    assert outcome.status == "succeeded" and outcome.pr_number == first.pr_number
+    assert len(h.fake.pulls) == 1
+    assert h.fake.text("personabot/builder-issue-1", "a.txt") == "renamed\n"
+    assert h.fake.pulls[first.pr_number].body == body_before  # still closes issue 1
+
+
+def test_a_comment_on_someone_elses_pr_is_skipped_with_the_reason(h: Harness) -> None:
+    h.fake.permissions["Codertocat"] = "write"
+    theirs = h.fake.add_pull("feature/x", user="octocat")
+    h.agent_does(write={"a.txt": "a\n"})
+    outcome = h.run(comment_on_pull_request(h, theirs.number))
+    assert outcome.status == "skipped" and "is not an open pull request of the builder persona" in outcome.message
+    assert set(h.fake.refs) == {"master"}
+    [status] = [c for c in h.fake.comments.values() if "skipped" in c.body]
+    assert "ask for new work on an issue" in status.body

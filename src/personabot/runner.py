@@ -360,8 +360,13 @@ class _Run:
         # One listing serves the prompt's `open_prs`, the open-PR limit and finding our own PR
         # (the same filter as `?head=owner:branch`, without a second request).
         open_pulls = self.gh.list_open_prs(self.repo)
-        head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
-        pr = next((p for p in open_pulls if p.head_label == head_label), None)
+        if self.spec.issue is not None and self.spec.issue.is_pull_request:
+            # `/persona <id>` in a pull request's thread: follow-up work for that persona's PR.
+            pr = self._own_pull_request(persona, open_pulls)
+            branch = pr.head_ref
+        else:
+            head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
+            pr = next((p for p in open_pulls if p.head_label == head_label), None)
         notes: list[str] = []
         if pr is not None:
             if not config.update_open_prs:
@@ -371,6 +376,17 @@ class _Run:
         else:
             state = self._start_point(persona, branch, base_branch, config, open_pulls)
         return self._change(persona, setup, default_branch, base_branch, branch, state, pr, notes, open_pulls)
+
+    def _own_pull_request(self, persona: Persona, open_pulls: Sequence[PullRequest]) -> PullRequest:
+        number = self.spec.issue_number
+        pr = next((p for p in open_pulls if p.number == number), None)
+        prefix = f"{self.repo.split('/', 1)[0]}:{BRANCH_PREFIX}{persona.id}"
+        if pr is None or not (pr.head_label == prefix or pr.head_label.startswith((f"{prefix}-issue-", f"{prefix}/"))):
+            raise _Skip(
+                f"#{number} is not an open pull request of the {persona.id} persona: ask for new work "
+                f"on an issue, or comment on one of {persona.id}'s own pull requests"
+            )
+        return pr
 
     def _refresh_open_pr(self, pr: PullRequest, branch: str) -> tuple[BranchHead, list[str]]:
         """Bring the PR up to date with its base, then work on its head."""
@@ -524,6 +540,8 @@ class _Run:
         if pr is not None:
             changed_title = title if title != pr.title else None
             changed_body = body if _without_marker(body) != _without_marker(pr.body) else None
+            if self.spec.issue is not None and self.spec.issue.is_pull_request:
+                changed_body = None  # follow-up from the PR's own thread: its body (and `Closes`) stay
             self.gh.update_pr(self.repo, pr.number, title=changed_title, body=changed_body)
             return RunOutcome("succeeded", f"updated #{pr.number}", branch, pr.number, pr.html_url)
         if persona.automation_mode == "MANUAL":

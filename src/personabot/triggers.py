@@ -79,6 +79,7 @@ class IssueInfo:
     url: str
     labels: tuple[str, ...]
     author: str
+    is_pull_request: bool = False  # a `/persona` comment can come from a pull request's thread
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def _issue_from_json(data: Mapping[str, Any]) -> IssueInfo:
         url=data["url"],
         labels=tuple(data.get("labels", ())),
         author=data["author"],
+        is_pull_request=bool(data.get("is_pull_request", False)),
     )
 
 
@@ -373,6 +375,7 @@ def _issue_info(issue: Mapping[str, Any]) -> IssueInfo:
         url=str(issue.get("html_url") or ""),
         labels=label_names,
         author=str(_get(issue, "user", "login") or ""),
+        is_pull_request=isinstance(issue.get("pull_request"), Mapping),
     )
 
 
