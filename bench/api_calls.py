@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 import respx
-from githubkit.cache import MemCacheStrategy
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from githubkit.cache import MemCacheStrategy
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))

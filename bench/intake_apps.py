@@ -12,7 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from personabot.settings import load_settings
-from personabot.web import DeliveryRecorder, create_app, verify_signature, webhook_secret
+from personabot.web import (
+    DeliveryRecorder,
+    create_app,
+    verify_signature,
+    webhook_secret,
+)
 
 
 def _store(database_url: str) -> DeliveryRecorder:

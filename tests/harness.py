@@ -14,7 +14,7 @@ from personabot.agents import CommandAgent
 from personabot.github import GitHubApp
 from personabot.personas import builtin_dir, read_folder
 from personabot.planner import plan_delivery
-from personabot.runner import RunOutcome, Runner
+from personabot.runner import Runner, RunOutcome
 from personabot.settings import Settings
 from personabot.triggers import AppIdentity, Ignored, RunSpec
 from tests.conftest import load_fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
 
 from personabot.errors import PermanentError, RateLimited, TransientError
-from personabot.github import GitHubApp, GitHubAPIError, TreeEntry
+from personabot.github import GitHubAPIError, GitHubApp, TreeEntry
 from personabot.settings import Settings
 
 API = "https://api.github.com"

@@ -19,10 +19,11 @@ import pytest
 import respx
 
 from personabot.errors import TransientError
+from personabot.triggers import RunSpec
 from tests.conftest import load_fixture
 from tests.fakegithub import FakeGitHub
-from personabot.triggers import RunSpec
 from tests.harness import CONFIG_PUSH, Claimed, Harness
+
 
 @pytest.fixture
 def h(tmp_path: Path, pem: str) -> Iterator[Harness]:

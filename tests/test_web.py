@@ -17,9 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests import serving
-from tests.serving import serve_in_thread
 from starlette.applications import Starlette
 
 from personabot.settings import Settings
@@ -32,6 +29,8 @@ from personabot.web import (
     delivery_facts,
     verify_signature,
 )
+from tests import serving
+from tests.serving import serve_in_thread
 
 
 class StoreRecorder(Store):

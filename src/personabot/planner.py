@@ -15,8 +15,20 @@ from typing import Any, Protocol
 from personabot.errors import PermanentError
 from personabot.onboarding import onboarding_spec
 from personabot.personas import PersonaSet, Source, load_personas
-from personabot.repoconfig import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
-from personabot.triggers import AppIdentity, Ignored, RepoRef, RunSpec, plan, repositories
+from personabot.repoconfig import (
+    CONFIG_PATH,
+    RepoConfig,
+    RepoConfigError,
+    parse_repo_config,
+)
+from personabot.triggers import (
+    AppIdentity,
+    Ignored,
+    RepoRef,
+    RunSpec,
+    plan,
+    repositories,
+)
 
 
 class RepositoryReader(Protocol):

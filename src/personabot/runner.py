@@ -17,15 +17,30 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from personabot import onboarding
 from personabot.agents import Agent, AgentResult
 from personabot.changes import ChangeSet, FileChange, check
-from personabot import onboarding
 from personabot.errors import PermanentError, RateLimited, TransientError
+from personabot.github import (
+    BranchHead,
+    GitHubAPIError,
+    GitHubApp,
+    Installation,
+    PullRequest,
+    TreeEntry,
+)
 from personabot.metrics import AGENT_SECONDS
-from personabot.github import BranchHead, GitHubAPIError, GitHubApp, Installation, PullRequest, TreeEntry
-from personabot.personas import Persona, PersonaError, Source, build_context, read_journal_entries, render_prompt, render_title
+from personabot.personas import (
+    Persona,
+    PersonaError,
+    Source,
+    build_context,
+    read_journal_entries,
+    render_prompt,
+    render_title,
+)
 from personabot.planner import RepositorySetup, load_repository
 from personabot.repoconfig import CONFIG_PATH, RepoConfig
 from personabot.triggers import RunSpec
@@ -50,12 +65,17 @@ class RunOutcome:
     pr_url: str | None = None
 
 
-class ClaimedRunLike:
+class ClaimedRunLike(Protocol):
     """What the runner needs of a claimed run (the store's `ClaimedRun`)."""
 
-    id: int
-    spec: RunSpec
-    attempts: int
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def spec(self) -> RunSpec: ...
+
+    @property
+    def attempts(self) -> int: ...
 
 
 # --- pure helpers: names and texts the user sees --------------------------------------------------

@@ -45,7 +45,12 @@ from personabot.personas import (
     render_prompt,
     render_title,
 )
-from personabot.repoconfig import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
+from personabot.repoconfig import (
+    CONFIG_PATH,
+    RepoConfig,
+    RepoConfigError,
+    parse_repo_config,
+)
 from personabot.runner import (
     agent_problem,
     branch_name,

@@ -65,7 +65,9 @@ def default_worker_id() -> str:
 
 def default_pipeline(settings: Any) -> tuple[Planner, Executor]:
     """The planner and executor `personabot worker` and `serve` run with."""
-    from personabot.pipeline import build_pipeline  # the GitHub and agent stack loads only here
+    from personabot.pipeline import (
+        build_pipeline,  # the GitHub and agent stack loads only here
+    )
 
     pipeline = build_pipeline(settings)
     return pipeline.planner, pipeline.executor

@@ -6,6 +6,7 @@ import shlex
 
 from personabot.errors import PermanentError
 from personabot.settings import Settings
+
 from .base import Agent, AgentResult, AgentStatus, redact
 from .command import FORBIDDEN_ENV, CommandAgent, stop_all_agents
 from .presets import PRESETS

@@ -11,7 +11,6 @@ machines therefore need synchronised clocks (NTP); a lease of 60 s tolerates ord
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
