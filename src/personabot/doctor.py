@@ -138,14 +138,14 @@ def check_private_key(settings: Settings, cwd: Path | None = None) -> Check:
 def _make_app(settings: Settings) -> Any:
     from githubkit.cache import MemCacheStrategy
 
-    from .github import GitHubApp
+    from personabot.github import GitHubApp
 
     # No backoff: the operator is waiting at a terminal, one attempt says enough.
     return GitHubApp(settings, cache_strategy=MemCacheStrategy(), max_retries=0)
 
 
 def check_github_app(settings: Settings, make_app: Callable[[Settings], Any] = _make_app) -> Check:
-    from .github import GitHubAPIError
+    from personabot.github import GitHubAPIError
 
     name = "GitHub App"
     api = settings.github_api_url.rstrip("/")
@@ -193,7 +193,7 @@ DB_FIX = "run `personabot db upgrade`"
 
 
 def _open_store(url: str) -> Any:
-    from .store import Store
+    from personabot.store import Store
 
     return Store(url)
 
@@ -204,8 +204,8 @@ def check_database(
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .store import normalize_url
-    from .store.db import all_revisions, head_revision
+    from personabot.store import normalize_url
+    from personabot.store.db import all_revisions, head_revision
 
     name = "database"
     try:
@@ -265,7 +265,7 @@ def check_database(
 
 
 def check_agent(settings: Settings, which: Callable[[str], str | None] = shutil.which) -> Check:
-    from .agents import PRESETS, agent_from_settings
+    from personabot.agents import PRESETS, agent_from_settings
 
     name = "agent"
     choice = (settings.agent or "").strip()
@@ -280,7 +280,7 @@ def check_agent(settings: Settings, which: Callable[[str], str | None] = shutil.
     except PermanentError as exc:
         variable = "PERSONABOT_AGENT_COMMAND" if choice == "command" else "PERSONABOT_AGENT"
         return Check(name, False, str(exc), f"set {variable}")
-    executable = str(agent.argv[0])  # type: ignore[attr-defined]  (CommandAgent)
+    executable = str(getattr(agent, "argv", [""])[0])  # agent_from_settings builds a CommandAgent
     if choice == "command":
         runs = f"PERSONABOT_AGENT_COMMAND runs {executable!r}"
         fix = "install it, or set PERSONABOT_AGENT_COMMAND to a command on PATH or an absolute path"
@@ -309,10 +309,12 @@ def check_agent(settings: Settings, which: Callable[[str], str | None] = shutil.
 
 
 def check_personas(settings: Settings, sources: Callable[[Settings], Any] | None = None) -> Check:
-    from .personas import PersonaError, load_personas
+    from personabot.personas import PersonaError, load_personas
 
     if sources is None:
-        from .pipeline import base_sources as sources
+        from personabot.pipeline import base_sources
+
+        sources = base_sources
     name = "personas"
     where = "the built-in personas"
     if settings.personas_dir is not None:

@@ -35,9 +35,9 @@ from githubkit.cache import BaseCacheStrategy, MemCacheStrategy
 from githubkit.exception import RequestError, RequestFailed
 from githubkit.utils import UNSET
 
-from . import __version__
-from .errors import PermanentError, RateLimited, TransientError
-from .settings import Settings
+from personabot import __version__
+from personabot.errors import PermanentError, RateLimited, TransientError
+from personabot.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ class PersonaError(Exception):
 # --- front matter -----------------------------------------------------------------------------
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_NAMES = (
+_CRON_NAMES: tuple[dict[str, int], ...] = (
     {},
     {},
     {},

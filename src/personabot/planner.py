@@ -86,9 +86,14 @@ PlanResult = list[RunSpec] | Ignored
 
 
 class DeliveryLike(Protocol):
-    event: str
-    installation_id: int | None
-    payload: Mapping[str, Any]
+    @property
+    def event(self) -> str: ...
+
+    @property
+    def installation_id(self) -> int | None: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
 
 
 def plan_delivery(

@@ -380,6 +380,7 @@ class _Run:
         # One listing serves the prompt's `open_prs`, the open-PR limit and finding our own PR
         # (the same filter as `?head=owner:branch`, without a second request).
         open_pulls = self.gh.list_open_prs(self.repo)
+        pr: PullRequest | None
         if self.spec.issue is not None and self.spec.issue.is_pull_request:
             # `/persona <id>` in a pull request's thread: follow-up work for that persona's PR.
             pr = self._own_pull_request(persona, open_pulls)

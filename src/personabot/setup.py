@@ -41,8 +41,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from .errors import PersonabotError
-from .settings import Settings
+from personabot.errors import PersonabotError
+from personabot.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -265,15 +265,15 @@ def _repo_ref(data: Any) -> RepoRef | None:
     if not isinstance(data, Mapping):
         return None
     full_name = data.get("full_name")
-    default_branch = data.get("default_branch")
-    default_branch = default_branch if isinstance(default_branch, str) else None
+    branch = data.get("default_branch")
+    default_branch = branch if isinstance(branch, str) else None
     if isinstance(full_name, str) and "/" in full_name:
         owner, name = full_name.split("/", 1)
         return RepoRef(owner, name, default_branch)
-    owner = _get(data, "owner", "login")
-    name = data.get("name")
-    if isinstance(owner, str) and isinstance(name, str):
-        return RepoRef(owner, name, default_branch)
+    login = _get(data, "owner", "login")
+    short = data.get("name")
+    if isinstance(login, str) and isinstance(short, str):
+        return RepoRef(login, short, default_branch)
     return None
 
 
@@ -521,7 +521,7 @@ def plan(
     if event == "push":
         return _plan_push(planner, payload)
     if event == "issues":
-        return _plan_issue(planner, payload, action)
+        return _plan_issue(planner, payload, str(action))
     return _plan_comment(planner, payload)
 
 

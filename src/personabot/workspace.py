@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
+from typing import Any
 
 from personabot.changes import ChangeSet, Entry, FileChange, FileMode, diff
 from personabot.errors import PermanentError
@@ -125,7 +126,7 @@ def extract_tarball(
                 name = _strip_top(member.name)
                 if name is None:
                     return None
-                changes: dict[str, object] = {"name": name}
+                changes: dict[str, Any] = {"name": name}
                 if member.islnk():  # hard link targets are archive paths, so they lose the top too
                     changes["linkname"] = _strip_top(member.linkname) or ""
                 checked = tarfile.data_filter(member.replace(**changes, deep=False), path)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shlex
 
+from personabot.agents.base import Agent, AgentResult, AgentStatus, redact
+from personabot.agents.command import FORBIDDEN_ENV, CommandAgent, stop_all_agents
+from personabot.agents.presets import PRESETS
 from personabot.errors import PermanentError
 from personabot.settings import Settings
-
-from .base import Agent, AgentResult, AgentStatus, redact
-from .command import FORBIDDEN_ENV, CommandAgent, stop_all_agents
-from .presets import PRESETS
 
 __all__ = [
     "FORBIDDEN_ENV",

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .base import AgentResult, redact
+from personabot.agents.base import AgentResult, AgentStatus, redact
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class CommandAgent:
         if timed_out:
             log_text += f"\n[personabot: stopped after {timeout:g}s: the agent's process group was killed]\n"
         summary = _read_summary(summary_file)
-        status = "timeout" if timed_out else ("ok" if proc.returncode == 0 else "failed")
+        status: AgentStatus = "timeout" if timed_out else ("ok" if proc.returncode == 0 else "failed")
         return AgentResult(
             status=status,
             summary=redact(summary, secrets),

@@ -805,7 +805,7 @@ class Store:
     def queue_depth(self) -> dict[str, int]:
         """Runs per status, every status present (zeros included), for metrics and health."""
         with self._tx() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
                 ).all()
