@@ -22,6 +22,15 @@ from personabot.personas import (
 )
 from personabot.settings import Settings, load_settings, settings_error_text
 
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, as the list commands print them."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
 # --- personas ---------------------------------------------------------------------------------
 
 SAMPLE_REPO = "octo-org/example"
@@ -86,22 +95,20 @@ def _sample_context(persona, repo: str, trigger: str, journal: str) -> dict:  # 
 
 def cmd_personas_list(args: argparse.Namespace) -> int:
     personas = _load(args)
-    rows = [("ID", "EMOJI", "MODE", "DEDUPE", "PLAN APPROVAL", "ENABLED", "SOURCE")]
-    for persona in personas.personas.values():
-        rows.append(
-            (
-                persona.id,
-                persona.emoji,
-                persona.automation_mode,
-                _yes(persona.dedupe),
-                _yes(persona.require_plan_approval),
-                _yes(persona.enabled),
-                persona.source,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    headers = ["ID", "EMOJI", "MODE", "DEDUPE", "PLAN APPROVAL", "ENABLED", "SOURCE"]
+    rows = [
+        [
+            persona.id,
+            persona.emoji,
+            persona.automation_mode,
+            _yes(persona.dedupe),
+            _yes(persona.require_plan_approval),
+            _yes(persona.enabled),
+            persona.source,
+        ]
+        for persona in personas.personas.values()
+    ]
+    print(_table(headers, rows))
     for error in personas.errors:
         print(f"error: {error}", file=sys.stderr)
     return 1 if personas.errors else 0
@@ -390,13 +397,6 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
         return 0
 
     return _store_command(args, action)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def _short(text: str | None, width: int = 60) -> str:
