@@ -101,3 +101,42 @@ def test_worker_command_runs_until_sigterm(tmp_path: Path, pem: str) -> None:
 def test_serve_runs_two_worker_slots_unless_told_otherwise() -> None:
     assert build_parser().parse_args(["serve"]).workers == 2
     assert build_parser().parse_args(["serve", "--workers", "0"]).workers == 0
+
+
+@pytest.mark.slow
+def test_serve_with_workers_accepts_webhooks_and_stops_on_sigterm(tmp_path: Path, pem: str) -> None:
+    import json
+
+    from tests.serving import sign
+
+    port = free_port()
+    database = tmp_path / "p.db"
+    env = CLEAN | {
+        "APP_ID": "1", "PRIVATE_KEY": pem, "WEBHOOK_SECRET": "s3cret", "PORT": str(port), "HOST": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{database}", "PERSONABOT_AGENT": "command",
+        "PERSONABOT_AGENT_COMMAND": f"{sys.executable} -c pass", "LOG_FORMAT": "json",
+    }
+    script = Path(sys.executable).with_name("personabot")
+    process = subprocess.Popen([str(script), "serve", "--workers", "1"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert ready.json() == {"ok": True}
+        body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+        ping = httpx.post(f"http://127.0.0.1:{port}/api/github/webhooks", content=body, headers={
+            "X-GitHub-Event": "ping", "X-GitHub-Delivery": "p-1", "X-Hub-Signature-256": sign(body, "s3cret")})
+        assert ping.status_code == 200 and ping.json() == {"ok": True}
+    finally:
+        code, out = stop(process)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so process managers see why it ended
+    assert code in (0, -signal.SIGTERM), out
+    messages = [json.loads(line)["message"] for line in out.splitlines() if line.startswith("{")]
+    assert "1 worker slot(s) started" in messages and "Application shutdown complete." in messages
+    assert "s3cret" not in out and pem.splitlines()[1] not in out
