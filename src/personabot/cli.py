@@ -31,6 +31,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _fail(message: str, command: str = "personabot") -> int:
+    """A usage or setup error: the message on stderr, exit status 2."""
+    print(f"{command}: {message}", file=sys.stderr)
+    return 2
+
+
 # --- personas ---------------------------------------------------------------------------------
 
 SAMPLE_REPO = "octo-org/example"
@@ -206,10 +212,6 @@ def add_web_commands(subparsers: Any) -> None:
     serve.set_defaults(handler=_serve)
 
 
-def _serve_fail(message: str) -> int:
-    print(f"personabot serve: {message}", file=sys.stderr)
-    return 2
-
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for the web stack.
@@ -229,7 +231,7 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             webhook_secret(settings)
     except (setup.SetupNotAllowed, WebhookSecretMissing) as exc:
-        return _serve_fail(str(exc))
+        return _fail(str(exc), "personabot serve")
     try:
         store = Store(settings.database_url)
         store.upgrade()  # idempotent; safe when a worker process starts at the same time
@@ -237,7 +239,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.prepare()
         app = server.app()
     except (PermanentError, setup.SetupError) as exc:
-        return _serve_fail(str(exc))
+        return _fail(str(exc), "personabot serve")
     if server.setup_mode:
         print(f"personabot: setup mode: open {settings.url}/ to register the GitHub App", file=sys.stderr)
     uvicorn.run(
@@ -350,11 +352,6 @@ def _open_store(settings: Any) -> Any:
     from personabot.store import Store
 
     return Store(settings.database_url)
-
-
-def _fail(message: str) -> int:
-    print(f"personabot: {message}", file=sys.stderr)
-    return 2
 
 
 def _store_command(args: argparse.Namespace, action: Any) -> int:

@@ -814,12 +814,6 @@ class Installation:
         ).json()
         return _pull(data[0]) if data else None
 
-    def get_pr(self, repo: str, number: int) -> PullRequest:
-        data = self._api.send(
-            "get_pr", "GET", f"{_repo_path(repo)}/pulls/{number}", what=f" ({repo}#{number})"
-        ).json()
-        return _pull(data)
-
     def create_pr(
         self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False
     ) -> PullRequest:

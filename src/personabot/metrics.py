@@ -63,26 +63,23 @@ def github_response(operation: str, status: int) -> None:
 
 
 class _QueueDepth(Collector):
-    def __init__(self, depth: Mapping[str, int]) -> None:
-        self.depth = depth
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "personabot_queue_depth", "Runs in the store by status (all workers).", labels=["status"]
-        )
-        for status, count in sorted(self.depth.items()):
-            family.add_metric([status], count)
-        yield family
-
-
-class _LiveQueueDepth(Collector):
-    """The queue depth read at scrape time, for a worker process's own metrics port."""
+    """Runs per status as the store reports them when collected."""
 
     def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
         self.read = read
 
     def collect(self) -> Iterator[Metric]:
-        yield from _QueueDepth(self.read()).collect()
+        family = GaugeMetricFamily(
+            "personabot_queue_depth", "Runs in the store by status (all workers).", labels=["status"]
+        )
+        for status, count in sorted(self.read().items()):
+            family.add_metric([status], count)
+        yield family
+
+
+class _Ours(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
 
 
 def serve(port: int, host: str, store: Any) -> None:
@@ -92,14 +89,9 @@ def serve(port: int, host: str, store: Any) -> None:
     not in the web process.
     """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged())
-    registry.register(_LiveQueueDepth(store.queue_depth))
+    registry.register(_Ours())
+    registry.register(_QueueDepth(store.queue_depth))
     start_http_server(port, addr=host, registry=registry)
-
-
-class _Merged(Collector):
-    def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
 
 
 def render(queue_depth: Mapping[str, int] | None) -> bytes:
@@ -107,6 +99,6 @@ def render(queue_depth: Mapping[str, int] | None) -> bytes:
     text = generate_latest(REGISTRY)
     if queue_depth is not None:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_QueueDepth(queue_depth))
+        registry.register(_QueueDepth(lambda: queue_depth))
         text += generate_latest(registry)
     return text

@@ -22,6 +22,7 @@ from personabot.repoconfig import (
     parse_repo_config,
 )
 from personabot.triggers import (
+    INSTALL_EVENTS,
     AppIdentity,
     Ignored,
     RepoRef,
@@ -130,9 +131,6 @@ def plan_delivery(
     return Ignored("; ".join(reasons) or "no repository in the delivery")
 
 
-_INSTALL_EVENTS = (("installation", "created"), ("installation_repositories", "added"))
-
-
 def _plan_repository(
     delivery: DeliveryLike,
     target: RepoRef,
@@ -147,7 +145,7 @@ def _plan_repository(
     assert target.default_branch is not None
     setup = load_repository(reader, target.full_name, target.default_branch, base_sources)
     result = plan(delivery.event, delivery.payload, setup.config, setup.personas.personas, app, target)
-    installing = (delivery.event, delivery.payload.get("action")) in _INSTALL_EVENTS
+    installing = (delivery.event, delivery.payload.get("action")) in INSTALL_EVENTS
     if installing and onboarding and not setup.config.exists and setup.config_error is None:
         assert delivery.installation_id is not None
         return [onboarding_spec(target, delivery.installation_id, delivery.event)]

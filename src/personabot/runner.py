@@ -263,6 +263,7 @@ class _Run:
         self.gh = gh
         self.spec = spec
         self.repo = spec.repository
+        self.owner = spec.repository.split("/", 1)[0]
         self.run_id = run_id
         self.attempts = attempts
         self.status_comment: int | None = None
@@ -302,23 +303,29 @@ class _Run:
             self._check_commenter()
         if self.spec.issue_number is not None:
             self._start_feedback()
-        default_branch = self.spec.default_branch or self.gh.get_repository(self.repo).default_branch
-        setup = load_repository(self.gh, self.repo, default_branch, self.runner.base_sources())
+        default_branch, setup = self._load()
         if setup.config_error is not None:
             raise _Fail(f"`{CONFIG_PATH}` is invalid:\n\n```\n{setup.config_error}\n```")
         persona = setup.personas.get(self.spec.persona)
         self.persona_label = f"{persona.emoji} **{persona.id}**".strip()
         return self._work(persona, setup, default_branch)
 
+    def _load(self) -> tuple[str, RepositorySetup]:
+        """The default branch, and the config and personas read from it (as the planner read them)."""
+        default_branch = self.spec.default_branch or self.gh.get_repository(self.repo).default_branch
+        return default_branch, load_repository(self.gh, self.repo, default_branch, self.runner.base_sources())
+
+    def _open_pr_from(self, branch: str, open_pulls: Sequence[PullRequest]) -> PullRequest | None:
+        """Our open PR whose head is `branch` (the `?head=owner:branch` filter, on a listing we have)."""
+        return next((p for p in open_pulls if p.head_label == f"{self.owner}:{branch}"), None)
+
     def _onboard(self) -> RunOutcome:
         """Open the onboarding PR once: never while one is open, never again after it was closed."""
-        default_branch = self.spec.default_branch or self.gh.get_repository(self.repo).default_branch
-        setup = load_repository(self.gh, self.repo, default_branch, self.runner.base_sources())
+        default_branch, setup = self._load()
         if setup.config.exists or setup.config_error is not None:
             raise _Skip(f"`{CONFIG_PATH}` exists already: no onboarding needed")
         branch = onboarding.BRANCH
-        head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
-        pr = next((p for p in self.gh.list_open_prs(self.repo) if p.head_label == head_label), None)
+        pr = self._open_pr_from(branch, self.gh.list_open_prs(self.repo))
         if pr is not None:
             raise _Skip(f"the onboarding PR #{pr.number} is already open")
         last = self.gh.list_closed_prs(self.repo, branch)
@@ -386,8 +393,7 @@ class _Run:
             pr = self._own_pull_request(persona, open_pulls)
             branch = pr.head_ref
         else:
-            head_label = f"{self.repo.split('/', 1)[0]}:{branch}"
-            pr = next((p for p in open_pulls if p.head_label == head_label), None)
+            pr = self._open_pr_from(branch, open_pulls)
         notes: list[str] = []
         if pr is not None:
             if not config.update_open_prs:
@@ -401,7 +407,7 @@ class _Run:
     def _own_pull_request(self, persona: Persona, open_pulls: Sequence[PullRequest]) -> PullRequest:
         number = self.spec.issue_number
         pr = next((p for p in open_pulls if p.number == number), None)
-        prefix = f"{self.repo.split('/', 1)[0]}:{BRANCH_PREFIX}{persona.id}"
+        prefix = f"{self.owner}:{BRANCH_PREFIX}{persona.id}"
         if pr is None or not (pr.head_label == prefix or pr.head_label.startswith((f"{prefix}-issue-", f"{prefix}/"))):
             raise _Skip(
                 f"#{number} is not an open pull request of the {persona.id} persona: ask for new work "
@@ -448,10 +454,9 @@ class _Run:
                 self.gh.delete_ref(self.repo, branch)
                 existing = None
         if persona.automation_mode == "AUTO_CREATE_PR":
-            owner = self.repo.split("/", 1)[0]
             ours = [
                 p for p in open_pulls
-                if p.head_label.startswith(f"{owner}:{BRANCH_PREFIX}") and p.head_ref != onboarding.BRANCH
+                if p.head_label.startswith(f"{self.owner}:{BRANCH_PREFIX}") and p.head_ref != onboarding.BRANCH
             ]
             if len(ours) >= config.limits.open_prs:
                 raise _Skip(

@@ -297,7 +297,7 @@ def _branch_of(ref: str) -> str | None:
 
 # --- filters that need no config (usable at intake) ----------------------------------------------
 
-_INSTALL_EVENTS = {("installation", "created"), ("installation_repositories", "added")}
+INSTALL_EVENTS = frozenset({("installation", "created"), ("installation_repositories", "added")})
 
 
 def _precheck(event: str, payload: Mapping[str, Any]) -> Ignored | None:
@@ -338,7 +338,7 @@ def _precheck(event: str, payload: Mapping[str, Any]) -> Ignored | None:
         if len(words) != 2:
             return Ignored("the comment's first line must be '/persona <id>', e.g. '/persona builder'")
         return None
-    if (event, action) in _INSTALL_EVENTS:
+    if (event, action) in INSTALL_EVENTS:
         if not _installation_repos(event, payload):
             return Ignored(f"{name} lists no repositories")
         return None
@@ -353,7 +353,7 @@ def repositories(event: str, payload: Mapping[str, Any]) -> list[RepoRef] | Igno
     ignored = _precheck(event, payload)
     if ignored is not None:
         return ignored
-    if (event, payload.get("action")) in _INSTALL_EVENTS:
+    if (event, payload.get("action")) in INSTALL_EVENTS:
         return _installation_repos(event, payload)
     ref = _repo_ref(payload.get("repository"))
     if ref is None:
@@ -511,7 +511,7 @@ def plan(
         return Ignored(f"{_name(event, payload)} carries no installation id (not sent to a GitHub App)")
 
     action = payload.get("action")
-    if (event, action) in _INSTALL_EVENTS:
+    if (event, action) in INSTALL_EVENTS:
         return _plan_install(event, payload, config, personas, installation_id, repository)
 
     repo = _repo_ref(payload.get("repository"))
